@@ -1,0 +1,90 @@
+"""The exact recipes behind the shipped toy-world files (what ``python -m gfplib.pretrain …`` runs).
+
+Each ``run_*`` renders its toy-face training set (cached in ``runs/cache``), trains with checkpoints and resume in
+``runs/<name>``, and writes ``<out_dir>/<file>.pth`` plus a ``.json`` sidecar with the recipe, seed, wall time and
+final metrics. The ``smoke`` variants take seconds and exist to test the plumbing.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from gfplib.pretrain.common import log_print
+from gfplib.pretrain.data import render_face_set
+
+#: Toy faces seen by the prior: 10,000 training people × 2 photos (held-out people are never used for training).
+PRIOR_DATA = dict(size=32, num_identities=10_000, photos_per_identity=2, seed=1)
+PRIOR_FILE = "toy_prior_32.pth"
+IDENTITY_FILE = "toy_arcface.pth"
+FEATURES_FILE = "toy_vgg.pth"
+
+
+def run_prior(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
+    from gfplib.pretrain.prior import PriorConfig, train_prior
+
+    if smoke:
+        cfg = replace(PriorConfig.smoke(), total_images=64, checkpoint_every=32, sample_every=32)
+        data = dict(size=8, num_identities=32, photos_per_identity=2, seed=1)
+        faces = render_face_set(16, range(data["num_identities"]), data["photos_per_identity"], data["seed"])
+        images = torch.nn.functional.interpolate(faces.images.float(), size=8, mode="area").round().to(torch.uint8)
+    else:
+        cfg, data = PriorConfig.toy(), PRIOR_DATA
+        torch.set_num_threads(cfg.threads)
+        images = render_face_set(data["size"], range(data["num_identities"]), data["photos_per_identity"],
+                                 data["seed"], cache_dir=runs / "cache", print_fn=log_print).images
+    name = "prior_smoke" if smoke else "prior_toy"
+    return train_prior(cfg, images, runs / name, out_path=out_dir / PRIOR_FILE, resume=resume,
+                       extra_record={"training_data": {"generator": "gfplib.data.toyfaces (ToyFaceConfig defaults, "
+                                                                    "world seed 0), training identities only",
+                                                       **data, "num_images": int(images.shape[0])}})
+
+
+#: Verification sets: new photos of 200 training people (to pick the threshold) and 300 held-out people.
+THRESHOLD_SET = dict(first_id=0, num_identities=200, photos_per_identity=4, seed=3)
+HELD_OUT_SET = dict(first_id=1_000_000, num_identities=300, photos_per_identity=4, seed=4)
+
+
+def _face_set(spec: dict, size: int, cache):
+    ids = range(spec["first_id"], spec["first_id"] + spec["num_identities"])
+    return render_face_set(size, ids, spec["photos_per_identity"], spec["seed"], cache_dir=cache)
+
+
+def run_identity(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
+    from gfplib.pretrain.identity import IdentityConfig, train_identity
+
+    cfg = IdentityConfig.smoke() if smoke else IdentityConfig.toy()
+    torch.set_num_threads(cfg.threads)
+    cache = None if smoke else runs / "cache"
+    size = 16 if smoke else 32
+    train = render_face_set(size, range(cfg.num_identities), cfg.photos_per_identity, seed=2, cache_dir=cache)
+    if smoke:
+        evals = (_face_set(dict(THRESHOLD_SET, num_identities=4, photos_per_identity=2), size, None),
+                 _face_set(dict(HELD_OUT_SET, num_identities=4, photos_per_identity=2), size, None))
+    else:
+        evals = (_face_set(THRESHOLD_SET, size, cache), _face_set(HELD_OUT_SET, size, cache))
+    return train_identity(cfg, train, runs / ("identity_smoke" if smoke else "identity_toy"),
+                          out_path=out_dir / IDENTITY_FILE, eval_sets=evals, resume=resume,
+                          extra_record={"training_data": {"identities": f"0..{cfg.num_identities - 1}",
+                                                          "photos_per_identity": cfg.photos_per_identity,
+                                                          "seed": 2, "size": size},
+                                        "threshold_set": THRESHOLD_SET, "held_out_set": HELD_OUT_SET})
+
+
+def run_features(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
+    from gfplib.pretrain.features import FeatureNetConfig, train_features
+
+    cfg = FeatureNetConfig.smoke() if smoke else FeatureNetConfig.toy()
+    torch.set_num_threads(cfg.threads)
+    cache = None if smoke else runs / "cache"
+    size = 32
+    # the same rendered set as the identity network (same people, photos and seed)
+    train = render_face_set(size, range(cfg.num_identities), cfg.photos_per_identity, seed=2, cache_dir=cache)
+    test = _face_set(dict(HELD_OUT_SET, num_identities=4, photos_per_identity=2) if smoke else HELD_OUT_SET,
+                     size, cache)
+    return train_features(cfg, train, runs / ("features_smoke" if smoke else "features_toy"),
+                          out_path=out_dir / FEATURES_FILE, test_set=test, resume=resume,
+                          extra_record={"training_data": {"identities": f"0..{cfg.num_identities - 1}",
+                                                          "photos_per_identity": cfg.photos_per_identity,
+                                                          "seed": 2, "size": size}})

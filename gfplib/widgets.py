@@ -1,0 +1,149 @@
+"""Interactive controls for the notebooks — live in Jupyter, one static figure when run headless.
+
+Every widget of the series is a thin layer over a plain plotting function ``fn(**values)``: :func:`interact` builds
+``ipywidgets`` controls around it. With the environment variable ``GFPLIB_STATIC_WIDGETS=1`` (set by ``make notebooks``
+and ``make test``) no controls are built: ``fn`` is called once with the controls' default values, so the stored
+notebook shows a real figure on GitHub and nbval has deterministic output.
+
+``ipywidgets`` is imported only when a widget is built (it comes with the ``notebooks`` extra).
+First used in ``notebooks/01_degradation.ipynb``.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+
+__all__ = ["STATIC_ENV", "static_mode", "interact", "build_interactive", "degradation_widget"]
+
+STATIC_ENV = "GFPLIB_STATIC_WIDGETS"
+
+
+def static_mode() -> bool:
+    """True when widgets should render one static figure (``GFPLIB_STATIC_WIDGETS=1``)."""
+    return os.environ.get(STATIC_ENV, "") == "1"
+
+
+def _ipywidgets():
+    try:
+        import ipywidgets
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("interactive widgets need ipywidgets: pip install 'gfplib[notebooks]' "
+                          "(or set GFPLIB_STATIC_WIDGETS=1 for static figures)") from err
+    return ipywidgets
+
+
+def _show_result(result: Any) -> None:
+    """Display what ``fn`` drew: a returned matplotlib Figure (or the current figures) via ``plt.show()``."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    if isinstance(result, Figure) or plt.get_fignums():
+        plt.show()
+
+
+def build_interactive(fn: Callable[..., Any], **controls: Any):
+    """The live widget of :func:`interact` without displaying it: ``VBox([controls, output])``.
+
+    Moving any control re-runs ``fn(**values)`` and replaces the figure in the output area.
+    """
+    _check_controls(fn, controls)
+    widgets = _ipywidgets()
+
+    def _draw(**values):
+        _show_result(fn(**values))
+
+    out = widgets.interactive_output(_draw, controls)
+    names = list(controls.values())
+    rows = [widgets.HBox(names[i:i + 3]) for i in range(0, len(names), 3)]
+    return widgets.VBox([widgets.VBox(rows), out])
+
+
+def _check_controls(fn: Callable[..., Any], controls: Dict[str, Any]) -> None:
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    if not controls:
+        raise ValueError("interact needs at least one control")
+    for name, ctrl in controls.items():
+        if not hasattr(ctrl, "value") or not hasattr(ctrl, "observe"):
+            raise TypeError(f"control {name!r} must be an ipywidgets control with a .value, got {type(ctrl).__name__}")
+
+
+def interact(fn: Callable[..., Any], **controls: Any) -> None:
+    """Show a plotting function with live ipywidgets controls (or, headless, one static figure).
+
+    Args:
+        fn: called as ``fn(**values)``; it draws a matplotlib figure (returning it is optional).
+        **controls: one ipywidgets control (``FloatSlider``, ``IntSlider``, ``Dropdown``, …) per keyword argument of
+            ``fn``; its ``value`` is the default setting.
+
+    In Jupyter the widget (controls above a live output area) is displayed; with ``GFPLIB_STATIC_WIDGETS=1``,
+    ``fn`` is called once with the default values and one line says that the controls appear in Jupyter. Returns
+    nothing, so the figure is never displayed twice; use :func:`build_interactive` to get the widget object.
+    """
+    _check_controls(fn, controls)
+    if static_mode():
+        values: Dict[str, Any] = {name: ctrl.value for name, ctrl in controls.items()}
+        print(f"[static figure of the default setting; run the notebook in Jupyter for live controls: "
+              f"{', '.join(controls)}]")
+        _show_result(fn(**values))
+        return None
+    from IPython.display import display
+
+    display(build_interactive(fn, **controls))
+    return None
+
+
+def degradation_widget(gt: np.ndarray, *, sigma_x: Optional[float] = None, sigma_y: Optional[float] = None,
+                       theta_deg: float = 30.0,
+                       scale: float = 4.0, noise: float = 10.0, quality: int = 70, seed: int = 0,
+                       size: Optional[int] = None) -> None:
+    """Sliders for σx, σy, θ, scale r, noise δ and JPEG quality q over :func:`gfplib.viz.plot_degradation_steps`.
+
+    The slider ranges are the official sampling ranges (σ of a 512² face, scaled by ``size / 512`` for other sizes).
+
+    Args:
+        gt: the clean face, ``(H, W, 3)`` RGB (H = W).
+        sigma_x, sigma_y, theta_deg, scale, noise, quality: default (static) setting; the σ defaults are 3 and 1
+            pixels of a 512² face, scaled to ``size``. A value outside its slider's range raises ``ValueError``.
+        seed: seeds the noise field, so moving a slider changes only what it controls.
+        size: face size the σ range refers to (default ``gt.shape[0]``).
+    """
+    from gfplib.degradation import DegradationConfig, as_float_image
+    from gfplib.viz import plot_degradation_steps
+
+    x = as_float_image(gt, "gt")
+    cfg = DegradationConfig.for_size(int(size or x.shape[0]))
+    w = _ipywidgets()
+    style = {"description_width": "60px"}
+    lo, hi = cfg.blur_sigma
+    f = cfg.size / 512
+    sigma_x = 3.0 * f if sigma_x is None else sigma_x
+    sigma_y = 1.0 * f if sigma_y is None else sigma_y
+    for name, value, (vmin, vmax) in [("sigma_x", sigma_x, cfg.blur_sigma), ("sigma_y", sigma_y, cfg.blur_sigma),
+                                      ("theta_deg", theta_deg, (-180.0, 180.0)),
+                                      ("scale", scale, cfg.downsample_range), ("noise", noise, cfg.noise_range),
+                                      ("quality", quality, cfg.jpeg_range)]:
+        if not vmin <= value <= vmax:
+            raise ValueError(f"{name}={value} is outside the slider range [{vmin:g}, {vmax:g}] for {cfg.size}² faces")
+    step = round((hi - lo) / 100, 4) or 0.001
+    controls = dict(
+        sigma_x=w.FloatSlider(value=sigma_x, min=lo, max=hi, step=step, description="σx", style=style),
+        sigma_y=w.FloatSlider(value=sigma_y, min=lo, max=hi, step=step, description="σy", style=style),
+        theta_deg=w.FloatSlider(value=theta_deg, min=-180.0, max=180.0, step=5.0, description="θ (deg)", style=style),
+        scale=w.FloatSlider(value=scale, min=cfg.downsample_range[0], max=cfg.downsample_range[1], step=0.1,
+                            description="scale r", style=style),
+        noise=w.FloatSlider(value=noise, min=cfg.noise_range[0], max=cfg.noise_range[1], step=0.5,
+                            description="noise δ", style=style),
+        quality=w.IntSlider(value=quality, min=int(cfg.jpeg_range[0]), max=int(cfg.jpeg_range[1]), step=1,
+                            description="JPEG q", style=style),
+    )
+
+    def fn(sigma_x, sigma_y, theta_deg, scale, noise, quality):
+        return plot_degradation_steps(x, sigma_x=sigma_x, sigma_y=sigma_y, theta=math.radians(theta_deg),
+                                      scale=scale, noise=noise, quality=quality, seed=seed,
+                                      kernel_size=cfg.kernel_size)
+
+    return interact(fn, **controls)
