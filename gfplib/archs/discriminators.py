@@ -90,7 +90,7 @@ class StyleGAN2Discriminator(nn.Module):
             raise ValueError(f"minibatch stddev: batch size {b} must be a multiple of min(batch, stddev_group="
                              f"{self.stddev_group}) = {group}")
         # sample n·group… is split as (group, B/group): sample k joins the group of all samples ≡ k mod B/group
-        std = feat.view(group, -1, self.stddev_feat, c // self.stddev_feat, h, w)  # (G, B/G, F, C/F, H, W)
+        std = feat.reshape(group, -1, self.stddev_feat, c // self.stddev_feat, h, w)  # (G, B/G, F, C/F, H, W)
         std = torch.sqrt(std.var(0, unbiased=False) + 1e-8)  # σ over the group   (B/G, F, C/F, H, W)
         std = std.mean([2, 3, 4], keepdim=True).squeeze(2)  # one number per group   (B/G, F, 1, 1)
         std = std.repeat(group, 1, h, w)  # (B, F, H, W)
@@ -101,7 +101,7 @@ class StyleGAN2Discriminator(nn.Module):
         _check_image_batch(x, self.out_size, "StyleGAN2Discriminator")
         out = self.conv_body(x)  # (B, C4, 4, 4)
         out = self.final_conv(self.minibatch_stddev(out))  # (B, C4, 4, 4)
-        return self.final_linear(out.view(out.shape[0], -1))  # (B, 1)
+        return self.final_linear(out.flatten(1))  # flattened in (C, H, W) order   (B, 1)
 
 
 class ComponentDiscOutput(NamedTuple):
@@ -145,8 +145,8 @@ class FacialComponentDiscriminator(nn.Module):
         feats: Optional[List[torch.Tensor]] = [] if return_feats else None
         feat = self.conv3(self.conv2(self.conv1(x)))  # (B, 128, H/2, W/2)
         if feats is not None:
-            feats.append(feat.clone())
+            feats.append(feat.clone(memory_format=torch.contiguous_format))  # a copy, plain NCHW layout
         feat = self.conv5(self.conv4(feat))  # (B, 256, H/4, W/4)
         if feats is not None:
-            feats.append(feat.clone())
-        return ComponentDiscOutput(self.final_conv(feat), feats)
+            feats.append(feat.clone(memory_format=torch.contiguous_format))
+        return ComponentDiscOutput(self.final_conv(feat).contiguous(), feats)
