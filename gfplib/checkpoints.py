@@ -78,7 +78,7 @@ class StateDictDiff(NamedTuple):
 # ------------------------------------------------------------------------------------------------ reading
 def extract_state_dict(ckpt: Mapping, param_key: Optional[str] = "auto", where: str = "checkpoint"
                        ) -> Dict[str, torch.Tensor]:
-    """The state dict inside an (already loaded) official checkpoint; same rules as :func:`gfplib.weights.load_state_dict`.
+    """The state dict inside an official checkpoint already in memory (rules of :func:`gfplib.weights.load_state_dict`).
 
     Args:
         ckpt: ``{"params_ema": sd}``, ``{"params": sd}``, both, or a raw state dict.

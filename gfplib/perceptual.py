@@ -182,11 +182,11 @@ def build_vgg19_imagenet(layer_name_list: Sequence[str] = tuple(PERCEPTUAL_LAYER
         state_dict: a torchvision ``vgg19`` state dict (index-based keys). ``None`` fetches the ImageNet weights
             through :mod:`gfplib.weights` (hash-checked; downloads on first use, raises offline if not cached).
     """
-    net = VGGFeatureExtractor(layer_name_list, VGGConfig(), use_input_norm=use_input_norm, range_norm=range_norm)
     if state_dict is None:
         from gfplib import weights  # imported here: building a net with random weights needs no registry
 
-        state_dict = weights.load_state_dict("vgg19-imagenet")
+        state_dict = weights.load_state_dict("vgg19", param_key=None)  # fetched (and hash-checked) first
+    net = VGGFeatureExtractor(layer_name_list, VGGConfig(), use_input_norm=use_input_norm, range_norm=range_norm)
     named = torchvision_vgg19_to_named(state_dict)
     own = net.state_dict()
     named = {k: v for k, v in named.items() if k in own}  # layers deeper than needed are not built

@@ -196,6 +196,8 @@ def test_cs_sft_formula():
     assert torch.equal(cs_sft(feat, torch.ones(2, 4, 4, 4), torch.zeros(2, 4, 4, 4), True), feat)
     a8, b8 = torch.randn(2, 8, 4, 4, generator=g), torch.randn(2, 8, 4, 4, generator=g)
     assert torch.allclose(cs_sft(feat, a8, b8, sft_half=False), feat * a8 + b8)
+    with pytest.raises(ValueError, match=r"scale must have shape \(2, 4, 4, 4\)"):
+        cs_sft(feat, a8, b8, sft_half=True)  # full-width conditions given to CS-SFT
 
 
 def _sft_io(net, x):

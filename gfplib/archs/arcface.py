@@ -286,7 +286,8 @@ class ArcMarginProduct(nn.Module):
         if labels is None:
             return self.s * cos
         if labels.shape != (emb.shape[0],) or labels.dtype != torch.long:
-            raise ValueError(f"labels must be int64 of shape ({emb.shape[0]},), got {labels.dtype} {tuple(labels.shape)}")
+            raise ValueError(f"labels must be int64 of shape ({emb.shape[0]},), got {labels.dtype} "
+                             f"{tuple(labels.shape)}")
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
             raise ValueError(f"labels must lie in [0, {self.num_classes}), got range "
                              f"[{int(labels.min())}, {int(labels.max())}]")

@@ -13,9 +13,9 @@ clean spatial feature :math:`F^{r}_{spatial}` and, through a 1×1 conv, an RGB i
 supervised by the *pyramid restoration loss* (金字塔复原) against the downsampled ground truth, Eq. (7)'s
 :math:`\sum_r \lVert \hat y_r - y\!\downarrow_r \rVert_1` part of the reconstruction loss.
 
-**Latent code mapping (潜在代码映射, Sec. 3.3)** — the 4×4 bottleneck feature :math:`F_{latent}` is flattened and mapped by one
-linear layer to latent codes :math:`\mathcal W = \mathrm{MLP}(F_{latent})`; with ``different_w`` one 512-d code per
-StyleGAN2 layer (W+, ``num_latent = 2·log2(out_size) − 2`` codes), otherwise one code shared by all layers.
+**Latent code mapping (潜在代码映射, Sec. 3.3)** — the 4×4 bottleneck feature :math:`F_{latent}` is flattened and mapped
+by one linear layer to latent codes :math:`\mathcal W = \mathrm{MLP}(F_{latent})`; with ``different_w`` one 512-d code
+per StyleGAN2 layer (W+, ``num_latent = 2·log2(out_size) − 2`` codes), otherwise one code shared by all layers.
 The codes drive the pretrained StyleGAN2 (生成式人脸先验, generative facial prior) which produces the GAN features
 :math:`F_{GAN}`.
 
@@ -47,7 +47,6 @@ Differences from the official module (none changes the numbers):
 """
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Dict, List, NamedTuple, Optional, Sequence
@@ -78,6 +77,11 @@ def cs_sft(feat: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, sft_hal
     Returns:
         ``(B, C, H, W)``: ``cat[F_id, α ⊙ F_t + β]`` (``sft_half``) or ``α ⊙ F + β``.
     """
+    c_sft = feat.shape[1] // 2 if sft_half else feat.shape[1]
+    for name, t in (("scale", scale), ("shift", shift)):
+        if t.ndim != 4 or t.shape[1:] != (c_sft, *feat.shape[2:]) or t.shape[0] not in (1, feat.shape[0]):
+            raise ValueError(f"SFT {name} must have shape ({feat.shape[0]}, {c_sft}, {feat.shape[2]}, {feat.shape[3]}) "
+                             f"for features {tuple(feat.shape)} (sft_half={sft_half}), got {tuple(t.shape)}")
     if not sft_half:
         return feat * scale + shift  # F_out = α ⊙ F + β
     half = feat.shape[1] // 2
@@ -310,14 +314,16 @@ class GFPGANBase(nn.Module):
         return channels
 
     def _check_decoder_channels(self) -> None:
-        """SFT needs U-Net width = ½ decoder width at every resolution (odd widths cannot be split evenly)."""
+        """SFT needs prior width = 2 × U-Net width at every resolution (odd widths cannot be split in halves)."""
         dec = self.stylegan_decoder.channels
         for i in range(3, self.log_size + 1):
             r = str(2**i)
             if dec[r] != self._decoder_channels_expected[r]:
-                raise ValueError(f"at {r}×{r} the prior has {dec[r]} channels but the U-Net {dec[r] / 2:g}·2 is "
-                                 f"needed for SFT ({self._decoder_channels_expected[r]} given); choose narrow and "
-                                 f"channel_multiplier so that every layer width is even")
+                unet = self._decoder_channels_expected[r] // 2
+                raise ValueError(
+                    f"at {r}×{r} the prior has {dec[r]} channels but the U-Net {unet}; SFT needs the prior to be "
+                    f"exactly twice as wide (an even width): choose narrow and channel_multiplier so that every "
+                    f"layer width is even")
         del self._decoder_channels_expected
 
     def _body_first(self, x: torch.Tensor) -> torch.Tensor:
@@ -406,7 +412,7 @@ class GFPGANBase(nn.Module):
 
 
 def pyramid_targets(gt: torch.Tensor, num_levels: int) -> List[torch.Tensor]:
-    """Ground truth at the resolutions of the pyramid outputs, coarsest first (as ``out_rgbs``).
+    r"""Ground truth at the resolutions of the pyramid outputs, coarsest first (as ``out_rgbs``).
 
     As in the official training code: repeated bilinear ×½ (``align_corners=False``) from the full-size ``gt``, so
     ``targets[-1] = gt``. The pyramid restoration loss is :math:`\sum_r \lVert \hat y_r - y_r \rVert_1`.

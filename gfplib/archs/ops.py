@@ -19,10 +19,10 @@ uses the separable binomial kernel :math:`k = \tfrac{1}{64} [1,3,3,1]^\top [1,3,
 upsampling, so that the zero-inserted signal keeps its mean).
 
 **Fused leaky ReLU** (the CUDA op ``fused_bias_act`` of the official code, written out):
-:math:`\operatorname{flrelu}(x; b) = \sqrt 2 \cdot \operatorname{lrelu}_{0.2}(x + b)`. The :math:`\sqrt 2` gain keeps the
-second moment of a unit-variance input roughly unchanged, as He initialisation does.
+:math:`\operatorname{flrelu}(x; b) = \sqrt 2 \cdot \operatorname{lrelu}_{0.2}(x + b)`. The :math:`\sqrt 2` gain
+keeps the second moment of a unit-variance input roughly unchanged, as He initialisation does.
 
-**Equalised learning rate**: weights are stored as :math:`\hat w \sim \mathcal N(0, 1/\lambda)` and used as
+**Equalised learning rate**: weights are stored as :math:`\hat w \sim \mathcal N(0, 1/\lambda^2)` and used as
 :math:`w = \lambda \cdot c \cdot \hat w` with the He constant :math:`c = 1/\sqrt{\text{fan\_in}}` and a learning-rate
 multiplier :math:`\lambda` (0.01 in the mapping network). Adam's update is scale-invariant, so every layer then learns
 at the same speed, :math:`\lambda` times the global rate.
@@ -69,7 +69,8 @@ def stylegan2_channels(channel_multiplier: float = 2, narrow: float = 1) -> Dict
     for i, base in zip(range(6, 11), (256, 128, 64, 32, 16)):
         channels[str(2**i)] = int(base * channel_multiplier * narrow)
     if min(channels.values()) < 1:
-        raise ValueError(f"narrow={narrow} with channel_multiplier={channel_multiplier} leaves a layer with 0 channels: "
+        raise ValueError(f"narrow={narrow} with channel_multiplier={channel_multiplier} leaves a layer with 0 "
+                         "channels: "
                          f"{channels}")
     return channels
 
@@ -161,7 +162,8 @@ class UpFirDnUpsample(_FIRBase):
     """
 
     def __init__(self, resample_kernel: Sequence[float], factor: int = 2) -> None:
-        super().__init__(make_resample_kernel(resample_kernel) * factor**2)  # ×u²: zero insertion keeps 1/u² of the mass
+        # ×u²: zero insertion keeps only 1/u² of the mass
+        super().__init__(make_resample_kernel(resample_kernel) * factor**2)
         self.factor = factor
         pad = self.kernel.shape[0] - factor
         self.pad = ((pad + 1) // 2 + factor - 1, pad // 2)  # centres the kernel: output is exactly factor × input

@@ -6,7 +6,8 @@ Karras et al., StyleGAN2 (https://arxiv.org/abs/1912.04958), Sec. 2.2 and Append
 ``notebooks/04_stylegan2_prior.ipynb``.
 
 Same function family as :mod:`gfplib.archs.stylegan2_clean` — modulation :math:`s = A(w)`,
-:math:`w'_{ijk} = s_i \cdot w_{ijk}`, demodulation :math:`w''_{ijk} = w'_{ijk} / \sqrt{\sum_{i,k} {w'_{ijk}}^2 + \epsilon}`
+:math:`w'_{ijk} = s_i \cdot w_{ijk}`, demodulation
+:math:`w''_{ijk} = w'_{ijk} / \sqrt{\sum_{i,k} {w'_{ijk}}^2 + \epsilon}`
 — with the original building blocks of :mod:`gfplib.archs.ops`:
 
 * every weight is used through the equalised-lr scale, :math:`w = \lambda\, \hat w / \sqrt{\text{fan\_in}}`
@@ -16,7 +17,8 @@ Same function family as :mod:`gfplib.archs.stylegan2_clean` — modulation :math
   ``upfirdn2d(up=2)`` instead of bilinear interpolation;
 * activations are fused leaky ReLUs :math:`\sqrt 2\, \mathrm{lrelu}_{0.2}(x + b)` whose bias lives in ``activate.bias``.
 
-Attribute names follow the official basicsr ``stylegan2_arch.py``, so ``StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth``
+Attribute names follow the official basicsr ``stylegan2_arch.py``, so
+``StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth``
 (``params_ema``) loads with ``strict=True``.
 """
 from __future__ import annotations

@@ -43,7 +43,8 @@ from torch.nn import functional as F
 from .ops import check_out_size, stylegan2_channels, to_channels_last
 
 __all__ = [
-    "StyleGAN2Output", "NormStyleCode", "modulated_weight", "modulation_terms", "ConstantInput", "ModulatedConv2d", "StyleConv", "ToRGB",
+    "StyleGAN2Output", "NormStyleCode", "modulated_weight", "modulation_terms", "ConstantInput", "ModulatedConv2d",
+    "StyleConv", "ToRGB",
     "StyleGAN2GeneratorBase", "StyleGAN2GeneratorClean",
 ]
 
@@ -175,8 +176,8 @@ class ModulatedConv2d(nn.Module):
         self.modulation = nn.Linear(num_style_feat, in_channels, bias=True)
         nn.init.kaiming_normal_(self.modulation.weight, a=0, mode="fan_in", nonlinearity="linear")
         nn.init.constant_(self.modulation.bias, 1.0)
-        self.weight = nn.Parameter(
-            torch.randn(1, out_channels, in_channels, kernel_size, kernel_size) / math.sqrt(in_channels * kernel_size**2))
+        fan_in = in_channels * kernel_size**2
+        self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size, kernel_size) / math.sqrt(fan_in))
         self.padding = kernel_size // 2
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, gain: float = 1.0) -> torch.Tensor:

@@ -15,7 +15,8 @@ temperature, hair shine; :data:`gfplib.pretrain.data.NUISANCE_FIELDS`). Identity
 Classification rather than a self-supervised objective keeps the analogy with ImageNet VGG (a supervised
 classifier whose intermediate features are reused) and trains in minutes on 2 cores.
 
-Only the convolutional part is shipped (``data/toy_vgg.pth``, keys ``features.conv1_1.weight`` …, plus the
+The network is trained with a BatchNorm after each convolution, folded into the convolution weights at the end
+(:class:`_BNTrunk`), so the shipped net is a plain VGG19-layout network. Only the convolutional part is shipped (``data/toy_vgg.pth``, keys ``features.conv1_1.weight`` …, plus the
 ``mean``/``std`` input statistics of the toy training set as buffers); the two linear heads are discarded.
 
 Command: ``python -m gfplib.pretrain features --profile toy``. Taught in ``notebooks/04_stylegan2_prior.ipynb``.
@@ -61,7 +62,7 @@ class FeatureNetConfig:
     lr: float = 1e-3
     weight_decay: float = 5e-4
     seed: int = 0
-    threads: int = 2
+    threads: int = 1  # one thread: much faster than two on a busy 2-core machine
 
     @classmethod
     def toy(cls) -> "FeatureNetConfig":
@@ -72,18 +73,62 @@ class FeatureNetConfig:
         return cls(widths=(2, 2, 4, 4, 4), num_identities=4, photos_per_identity=2, epochs=1, batch_size=8)
 
 
+class _BNTrunk(nn.Module):
+    """The VGG19 layout with a BatchNorm after every convolution — for *training* only.
+
+    A 16-convolution VGG without normalisation barely trains from scratch (the original VGG19 was initialised from
+    shallower trained nets). Training with BN and folding each BN into its convolution afterwards
+    (:meth:`export`) gives a plain VGG19-layout network whose ``conv*`` outputs equal the BN outputs in eval mode:
+
+    .. math::  W' = W \\cdot \\frac{\\gamma}{\\sqrt{\\sigma^2_{run} + \\epsilon}}, \\qquad
+               b' = (b - \\mu_{run}) \\frac{\\gamma}{\\sqrt{\\sigma^2_{run} + \\epsilon}} + \\beta
+    """
+
+    def __init__(self, cfg: VGGConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.ref = VGGFeatureExtractor(ALL_CONV_LAYERS, cfg, requires_grad=True)  # convs, pools, input norm
+        for m in self.ref.modules():  # torchvision's VGG initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        self.bns = nn.ModuleDict({name: nn.BatchNorm2d(layer.out_channels)
+                                  for name, layer in self.ref.features.named_children()
+                                  if isinstance(layer, nn.Conv2d)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.ref.normalize(x)
+        for name, layer in self.ref.features.named_children():
+            h = layer(h)
+            if name in self.bns:
+                h = self.bns[name](h)
+        return h  # pool5 output (B, C5, H/32, W/32)
+
+    @torch.no_grad()
+    def export(self) -> VGGFeatureExtractor:
+        """A plain :class:`VGGFeatureExtractor` with every BN folded into its convolution (frozen)."""
+        net = VGGFeatureExtractor(ALL_CONV_LAYERS, self.cfg)
+        net.load_state_dict(self.ref.state_dict())
+        for name, bn in self.bns.items():
+            conv = getattr(net.features, name)
+            k = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # γ / √(σ² + ε)   (C,)
+            conv.weight.mul_(k.view(-1, 1, 1, 1))  # W' = W·k
+            conv.bias.copy_((conv.bias - bn.running_mean) * k + bn.bias)  # b' = (b − μ)·k + β
+        return net.eval().requires_grad_(False)
+
+
 class _Classifier(nn.Module):
     """Feature trunk + identity and photo-condition heads on the globally pooled ``pool5``."""
 
-    def __init__(self, trunk: VGGFeatureExtractor, num_classes: int, num_nuisance: int):
+    def __init__(self, trunk: _BNTrunk, num_classes: int, num_nuisance: int):
         super().__init__()
         self.trunk = trunk
-        c = trunk.config.widths[-1]
+        c = trunk.cfg.widths[-1]
         self.id_head = nn.Linear(c, num_classes)
         self.nz_head = nn.Linear(c, num_nuisance)
 
     def forward(self, x: torch.Tensor):
-        h = self.trunk(x)["pool5"].mean((2, 3))  # (B, C5)
+        h = self.trunk(x).mean((2, 3))  # (B, C5)
         return self.id_head(h), self.nz_head(h)
 
 
@@ -96,11 +141,7 @@ class FeatureNetTrainer:
         mean = tuple(round(v, 4) for v in x01.mean((0, 2, 3)).tolist())  # the toy world's "ImageNet mean"
         std = tuple(round(v, 4) for v in x01.std((0, 2, 3)).tolist())
         vgg_cfg = replace(VGGConfig.toy(), widths=tuple(cfg.widths), mean=mean, std=std)
-        trunk = VGGFeatureExtractor(ALL_CONV_LAYERS, vgg_cfg, requires_grad=True)
-        for m in trunk.modules():  # torchvision's VGG initialisation
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+        trunk = _BNTrunk(vgg_cfg)
         self.classes, self.targets = torch.unique(train_set.identity, return_inverse=True)
         self.images = train_set.images
         self.nuisance = train_set.nuisance
@@ -111,9 +152,9 @@ class FeatureNetTrainer:
         self.step = 0
         self.perm = torch.randperm(len(self.images), generator=self.rng)
 
-    @property
-    def trunk(self) -> VGGFeatureExtractor:
-        return self.model.trunk
+    def export(self) -> VGGFeatureExtractor:
+        """The trained feature network: BN folded in, heads dropped, frozen."""
+        return self.model.trunk.export()
 
     def lr_at(self, step: int) -> float:
         return self.cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step / self.total_steps, 1.0)))
@@ -185,7 +226,7 @@ def train_features(cfg: FeatureNetConfig, train_set: ToyFaceSet, run_dir, out_pa
                      + "  ".join(f"{k} {v:.3f}" for k, v in log.items()) + f"  [{clock.elapsed / 60:.1f} min]")
         if trainer.step % checkpoint_every == 0 or trainer.step == trainer.total_steps:
             save_checkpoint(trainer.state_dict(clock.elapsed), run_dir, trainer.step * cfg.batch_size)
-    trunk = trainer.trunk.eval().requires_grad_(False)
+    trunk = trainer.export()
     if out_path is not None:
         out_path = Path(out_path)
         torch.save({"params": trunk.state_dict()}, out_path)

@@ -58,7 +58,8 @@ def run_identity(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
     torch.set_num_threads(cfg.threads)
     cache = None if smoke else runs / "cache"
     size = 16 if smoke else 32
-    train = render_face_set(size, range(cfg.num_identities), cfg.photos_per_identity, seed=2, cache_dir=cache)
+    train = render_face_set(size, range(cfg.num_identities), cfg.photos_per_identity, seed=2, cache_dir=cache,
+                            print_fn=log_print)
     if smoke:
         evals = (_face_set(dict(THRESHOLD_SET, num_identities=4, photos_per_identity=2), size, None),
                  _face_set(dict(HELD_OUT_SET, num_identities=4, photos_per_identity=2), size, None))
@@ -80,7 +81,8 @@ def run_features(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
     cache = None if smoke else runs / "cache"
     size = 32
     # the same rendered set as the identity network (same people, photos and seed)
-    train = render_face_set(size, range(cfg.num_identities), cfg.photos_per_identity, seed=2, cache_dir=cache)
+    train = render_face_set(size, range(cfg.num_identities), cfg.photos_per_identity, seed=2, cache_dir=cache,
+                            print_fn=log_print)
     test = _face_set(dict(HELD_OUT_SET, num_identities=4, photos_per_identity=2) if smoke else HELD_OUT_SET,
                      size, cache)
     return train_features(cfg, train, runs / ("features_smoke" if smoke else "features_toy"),

@@ -1,0 +1,114 @@
+"""Ready-to-use pretrained networks by registry name: toy (shipped in ``data/``) or official (downloaded).
+
+Swapping the toy world for paper scale is a one-word change::
+
+    prior = load_prior("toy-prior-32")          # 32² StyleGAN2 trained by gfplib, shipped
+    prior = load_prior("stylegan2-512-prior")   # GFPGAN's 512² FFHQ StyleGAN2 (downloaded, 95 MB)
+
+Files are read through :mod:`gfplib.weights` (hash-checked: the toy files against the sha256 recorded when they
+were made) and loaded with :func:`gfplib.checkpoints.load_weights` (strict, key by key). Every loader returns its
+network in ``eval()`` mode with gradients switched off: these are frozen priors and loss networks.
+
+Taught in ``notebooks/04_stylegan2_prior.ipynb``.
+"""
+from __future__ import annotations
+
+from typing import Dict, Sequence, Tuple
+
+import torch
+from torch import nn
+
+__all__ = ["PRIOR_ARCHS", "load_prior", "load_toy_prior", "load_toy_arcface", "load_toy_vgg", "load_identity_net",
+           "load_feature_net", "TOY_ARCFACE_KWARGS"]
+
+#: registry name → (generator class name, constructor kwargs). The toy kwargs are those of ``PriorConfig.toy()``.
+PRIOR_ARCHS: Dict[str, Tuple[str, dict]] = {
+    "toy-prior-32": ("StyleGAN2GeneratorClean",
+                     dict(out_size=32, num_style_feat=128, num_mlp=4, channel_multiplier=2, narrow=0.125)),
+    "stylegan2-512-prior": ("StyleGAN2Generator",
+                            dict(out_size=512, num_style_feat=512, num_mlp=8, channel_multiplier=1)),
+}
+
+#: Constructor kwargs of the shipped toy identity network (``IdentityConfig.toy().arch_kwargs()``).
+TOY_ARCFACE_KWARGS = dict(block="IRBlock", layers=(2, 2, 2, 2), use_se=False, width=16, in_size=32, num_feat=128)
+
+
+def _frozen(net: nn.Module) -> nn.Module:
+    return net.eval().requires_grad_(False)
+
+
+def load_prior(name: str = "toy-prior-32") -> nn.Module:
+    """The StyleGAN2 generator stored under registry ``name`` (EMA weights), frozen, in eval mode.
+
+    Args:
+        name: ``"toy-prior-32"`` (shipped) or ``"stylegan2-512-prior"`` (downloaded on first use).
+    """
+    from gfplib import archs
+    from gfplib.checkpoints import load_weights
+
+    if name not in PRIOR_ARCHS:
+        raise KeyError(f"no generator architecture known for {name!r}; known: {sorted(PRIOR_ARCHS)}")
+    cls_name, kwargs = PRIOR_ARCHS[name]
+    net = getattr(archs, cls_name)(**kwargs)
+    load_weights(net, name, param_key="params_ema")
+    return _frozen(net)
+
+
+def load_toy_prior() -> nn.Module:
+    """The shipped 32² toy StyleGAN2 prior (``StyleGAN2GeneratorClean``), frozen."""
+    return load_prior("toy-prior-32")
+
+
+def load_identity_net(name: str = "toy-arcface") -> nn.Module:
+    """The identity network under ``name``: ``"toy-arcface"`` (shipped) or ``"arcface-resnet18"`` (official)."""
+    from gfplib.checkpoints import load_weights
+
+    if name == "arcface-resnet18":
+        from gfplib.archs import ResNetArcFace
+
+        net = ResNetArcFace(block="IRBlock", layers=(2, 2, 2, 2), use_se=False)
+        load_weights(net, name, param_key=None)
+    elif name == "toy-arcface":
+        from gfplib.pretrain.identity import ToyResNetArcFace
+
+        net = ToyResNetArcFace(**TOY_ARCFACE_KWARGS)
+        load_weights(net, name, param_key="params")
+    else:
+        raise KeyError(f"unknown identity network {name!r}; use 'toy-arcface' or 'arcface-resnet18'")
+    return _frozen(net)
+
+
+def load_toy_arcface() -> nn.Module:
+    """The shipped toy identity network (gray 32² → 128-d); embed RGB faces with
+    :func:`gfplib.pretrain.identity.identity_embedding`."""
+    return load_identity_net("toy-arcface")
+
+
+def load_feature_net(name: str = "toy-vgg",
+                     layer_name_list: Sequence[str] = ("conv1_2", "conv2_2", "conv3_4", "conv4_4", "conv5_4")):
+    """A frozen :class:`~gfplib.perceptual.VGGFeatureExtractor`: ``"toy-vgg"`` (shipped) or ``"vgg19"`` (ImageNet).
+
+    Both take RGB in [-1, 1] and return ``{layer: features}`` for ``layer_name_list``.
+    """
+    from gfplib import weights
+    from gfplib.perceptual import VGGConfig, VGGFeatureExtractor, build_vgg19_imagenet
+
+    if name == "vgg19":
+        return build_vgg19_imagenet(layer_name_list, weights.load_state_dict("vgg19", param_key=None))
+    if name != "toy-vgg":
+        raise KeyError(f"unknown feature network {name!r}; use 'toy-vgg' or 'vgg19'")
+    sd = weights.load_state_dict(name, param_key="params")
+    widths = tuple(int(sd[f"features.conv{b}_1.weight"].shape[0]) for b in range(1, 6))
+    cfg = VGGConfig(widths=widths, mean=tuple(sd["mean"].flatten().tolist()), std=tuple(sd["std"].flatten().tolist()))
+    net = VGGFeatureExtractor(layer_name_list, cfg)
+    own = net.state_dict()
+    missing = [k for k in own if k not in sd]
+    if missing:
+        raise KeyError(f"{name} lacks {missing[:4]}")
+    net.load_state_dict({k: sd[k] for k in own}, strict=True)  # deeper layers than requested are not built
+    return _frozen(net)
+
+
+def load_toy_vgg(layer_name_list: Sequence[str] = ("conv1_2", "conv2_2", "conv3_4", "conv4_4", "conv5_4")):
+    """The shipped toy perceptual network (VGG19 layout, toy widths), frozen."""
+    return load_feature_net("toy-vgg", layer_name_list)
