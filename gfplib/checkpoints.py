@@ -9,7 +9,7 @@ Official checkpoint format (basicsr's ``save_network``): a dict ``{"params_ema":
 inference uses), ``{"params": state_dict}`` (raw training weights; discriminators), both, or a raw state dict
 (ArcFace); keys may carry a ``module.`` prefix left by ``DataParallel``. Reading a *file* goes through
 :func:`gfplib.weights.load_state_dict` (``torch.load(weights_only=True)``, registry names are fetched and verified);
-:func:`extract_state_dict` applies the same rules to a checkpoint already in memory.
+:func:`extract_state_dict` (from :mod:`gfplib.weights`) applies the same rules to a checkpoint already in memory.
 
 Loading is strict by default: before anything is copied, the checkpoint's keys and shapes are compared with the
 model's (:func:`compare_state_dict`) and a :class:`CheckpointMismatchError` lists every missing, unexpected and
@@ -35,6 +35,8 @@ __all__ = [
     "CheckpointMismatchError", "StateDictDiff", "extract_state_dict", "read_state_dict", "compare_state_dict",
     "load_weights", "load_decoder_prior", "freeze_decoder", "save_checkpoint",
 ]
+
+extract_state_dict = _weights.extract_state_dict  # one implementation of the key rules, re-exported here
 
 Source = Union[str, os.PathLike, Mapping, "_weights.WeightEntry"]
 DECODER_PREFIX = "stylegan_decoder."
@@ -76,40 +78,6 @@ class StateDictDiff(NamedTuple):
 
 
 # ------------------------------------------------------------------------------------------------ reading
-def extract_state_dict(ckpt: Mapping, param_key: Optional[str] = "auto", where: str = "checkpoint"
-                       ) -> Dict[str, torch.Tensor]:
-    """The state dict inside an official checkpoint already in memory (rules of :func:`gfplib.weights.load_state_dict`).
-
-    Args:
-        ckpt: ``{"params_ema": sd}``, ``{"params": sd}``, both, or a raw state dict.
-        param_key: ``"auto"`` (``params_ema``, else ``params``, else raw), a key name, or ``None`` (raw).
-        where: name of the source for error messages.
-
-    Returns:
-        ``{name: tensor}`` with a leading ``module.`` stripped from every key.
-    """
-    if not isinstance(ckpt, Mapping):
-        raise _weights.WeightsError(f"{where} is a {type(ckpt).__name__}, not a dict of tensors")
-    if param_key == "auto":
-        key = next((k for k in ("params_ema", "params") if k in ckpt), None)
-    else:
-        key = param_key
-    if key is not None:
-        if key not in ckpt:
-            raise KeyError(f"{where} has no key {key!r}; top-level keys: {sorted(map(str, ckpt))[:10]}")
-        sd = ckpt[key]
-    else:
-        sd = ckpt
-    label = f"{where}[{key!r}]" if key else where
-    if not isinstance(sd, Mapping) or not sd:
-        raise _weights.WeightsError(f"{label} is not a non-empty dict of tensors")
-    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise _weights.WeightsError(f"{label} is not a state dict: entries {bad[:5]} are not tensors "
-                                    f"(top-level keys: {sorted(map(str, ckpt))[:10]})")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in sd.items()}
-
-
 def read_state_dict(source: Source, param_key: Optional[str] = "auto") -> Dict[str, torch.Tensor]:
     """A state dict from a file path, a registry name (fetched and verified), or an in-memory checkpoint.
 
@@ -118,7 +86,7 @@ def read_state_dict(source: Source, param_key: Optional[str] = "auto") -> Dict[s
         param_key: see :func:`extract_state_dict`.
     """
     if isinstance(source, Mapping):
-        return extract_state_dict(source, param_key, where="the given checkpoint dict")
+        return _weights.extract_state_dict(source, param_key, where="the given checkpoint dict")
     if isinstance(source, nn.Module):
         raise TypeError("source is an nn.Module; pass module.state_dict() instead")
     return _weights.load_state_dict(source, param_key)

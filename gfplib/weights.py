@@ -69,7 +69,7 @@ import torch
 __all__ = [
     "WeightEntry", "WeightsError", "WeightsDownloadError", "WeightsHashError", "WeightsNotFoundError",
     "REGISTRY", "register", "get_entry", "list_weights", "weights_table", "cache_dir", "local_path", "fetch",
-    "sha256_file", "load_checkpoint", "load_state_dict",
+    "sha256_file", "load_checkpoint", "extract_state_dict", "load_state_dict",
 ]
 
 HASH_SOURCES = ("official", "third-party", "torchvision-prefix", "recorded", "unpublished")
@@ -613,6 +613,40 @@ def load_checkpoint(name_or_path: Union[str, os.PathLike, WeightEntry], *, allow
                            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
 
 
+def extract_state_dict(ckpt: Mapping, param_key: Optional[str] = "auto", where: str = "checkpoint"
+                       ) -> Dict[str, torch.Tensor]:
+    """The state dict inside an official checkpoint already in memory: the rules of :func:`load_state_dict`.
+
+    Args:
+        ckpt: ``{"params_ema": sd}``, ``{"params": sd}``, both, or a raw state dict.
+        param_key: ``"auto"`` (``params_ema``, else ``params``, else raw), a key name, or ``None`` (raw).
+        where: name of the source for error messages.
+
+    Returns:
+        ``{name: tensor}`` with a leading ``module.`` stripped from every key.
+    """
+    if not isinstance(ckpt, Mapping):
+        raise WeightsError(f"{where} is a {type(ckpt).__name__}, not a dict of tensors")
+    if param_key == "auto":
+        key = next((k for k in ("params_ema", "params") if k in ckpt), None)
+    else:
+        key = param_key
+    if key is not None:
+        if key not in ckpt:
+            raise KeyError(f"{where} has no key {key!r}; top-level keys: {sorted(map(str, ckpt))[:10]}")
+        sd = ckpt[key]
+    else:
+        sd = ckpt
+    label = f"{where}[{key!r}]" if key else where
+    if not isinstance(sd, Mapping) or not sd:
+        raise WeightsError(f"{label} is not a non-empty dict of tensors")
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise WeightsError(f"{label} is not a state dict: entries {bad[:5]} are not tensors "
+                                    f"(top-level keys: {sorted(map(str, ckpt))[:10]})")
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in sd.items()}
+
+
 def load_state_dict(name_or_path: Union[str, os.PathLike, WeightEntry], param_key: Optional[str] = "auto", *,
                     cache_dir: Union[str, os.PathLike, None] = None) -> Dict[str, torch.Tensor]:
     """Load a state dict from a registry name or a path.
@@ -625,24 +659,4 @@ def load_state_dict(name_or_path: Union[str, os.PathLike, WeightEntry], param_ke
     Returns:
         ``{name: tensor}`` with a leading ``module.`` (left by ``DataParallel``) stripped from every key.
     """
-    ckpt = load_checkpoint(name_or_path, cache_dir=cache_dir)
-    where = str(name_or_path)
-    if not isinstance(ckpt, Mapping):
-        raise WeightsError(f"{where} holds a {type(ckpt).__name__}, not a dict of tensors")
-    if param_key == "auto":
-        key = next((k for k in ("params_ema", "params") if k in ckpt), None)
-    else:
-        key = param_key
-    if key is not None:
-        if key not in ckpt:
-            raise KeyError(f"{where} has no key {key!r}; top-level keys: {sorted(map(str, ckpt))[:10]}")
-        sd = ckpt[key]
-    else:
-        sd = ckpt
-    if not isinstance(sd, Mapping) or not sd:
-        raise WeightsError(f"{where}{f'[{key!r}]' if key else ''} is not a non-empty dict of tensors")
-    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise WeightsError(f"{where}{f'[{key!r}]' if key else ''} is not a state dict: entries {bad[:5]} are not "
-                           f"tensors (top-level keys: {sorted(map(str, ckpt))[:10]})")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in sd.items()}
+    return extract_state_dict(load_checkpoint(name_or_path, cache_dir=cache_dir), param_key, where=str(name_or_path))
