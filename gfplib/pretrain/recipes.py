@@ -90,3 +90,72 @@ def run_features(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
                           extra_record={"training_data": {"identities": f"0..{cfg.num_identities - 1}",
                                                           "photos_per_identity": cfg.photos_per_identity,
                                                           "seed": 2, "size": size}})
+
+
+#: Quality measurement of the prior (``python -m gfplib.pretrain evaluate``): faces per set and the sets.
+EVAL_FACES = 2000
+EVAL_TRUNCATIONS = (1.0, 0.9, 0.7, 0.5)
+EVAL_DEGRADATIONS = (0.25, 0.5, 1.0)
+
+
+def run_evaluate(smoke: bool, runs: Path, out_dir: Path):
+    """Fréchet distances of the shipped prior (and reference points) → the ``quality`` block of its sidecar.
+
+    Reads the three files from ``out_dir`` directly (they are registered with their hashes only once they exist).
+    """
+    import json
+
+    import numpy as np
+
+    from gfplib.data.toyfaces import ToyFaceConfig, ToyFaceGenerator, faces_to_tensor
+    from gfplib.pretrain.common import write_sidecar
+    from gfplib.pretrain.evaluate import (degrade_batch, frechet_table, identity_features, perceptual_features,
+                                          sample_prior)
+    from gfplib.pretrain.identity import ToyResNetArcFace
+    from gfplib.perceptual import VGGConfig, VGGFeatureExtractor
+    from gfplib.pretrain.loaders import TOY_ARCFACE_KWARGS
+    from gfplib.pretrain.prior import PriorConfig, build_prior_generator
+    from gfplib import archs
+
+    if smoke:
+        raise ValueError("evaluate measures the shipped toy networks; it has no smoke profile")
+    torch.set_num_threads(1)
+    n = EVAL_FACES
+    cfg = PriorConfig.toy()
+    prior_path = out_dir / PRIOR_FILE
+    g = archs.StyleGAN2GeneratorClean(**cfg.arch_kwargs())
+    g.load_state_dict(torch.load(prior_path, map_location="cpu", weights_only=True)["params_ema"])
+    g.eval()
+    torch.manual_seed(cfg.seed)  # the initialisation the training run started from
+    untrained = build_prior_generator(cfg).eval()
+    arcface = ToyResNetArcFace(**TOY_ARCFACE_KWARGS)
+    arcface.load_state_dict(torch.load(out_dir / IDENTITY_FILE, map_location="cpu", weights_only=True)["params"])
+    arcface.eval()
+    sd = torch.load(out_dir / FEATURES_FILE, map_location="cpu", weights_only=True)["params"]
+    vgg = VGGFeatureExtractor(config=VGGConfig(
+        widths=tuple(int(sd[f"features.conv{b}_1.weight"].shape[0]) for b in range(1, 6)),
+        mean=tuple(sd["mean"].flatten().tolist()), std=tuple(sd["std"].flatten().tolist())))
+    vgg.load_state_dict({k: sd[k] for k in vgg.state_dict()})
+    gen = ToyFaceGenerator(ToyFaceConfig(size=32))
+    real_a = faces_to_tensor(gen.batch(n, np.random.default_rng(100)).images)
+    real_b = faces_to_tensor(gen.batch(n, np.random.default_rng(101)).images)
+    with torch.no_grad():
+        sets = {"real (another set)": real_b}
+        for psi in EVAL_TRUNCATIONS:
+            sets[f"trained psi={psi}"] = sample_prior(g, n, seed=7, truncation=psi)
+        sets["untrained"] = sample_prior(untrained, n, seed=7)
+        for t in EVAL_DEGRADATIONS:
+            sets[f"degraded t={t}"] = degrade_batch(real_b, t, seed=9)
+        table = frechet_table(sets, real_a, {"identity (toy-arcface)": lambda x: identity_features(arcface, x),
+                                             "perceptual (toy-vgg)": lambda x: perceptual_features(vgg, x)})
+    side_path = prior_path.with_suffix(".json")
+    record = json.loads(side_path.read_text())
+    record["quality"] = {"num_faces_per_set": n, "reference": "real toy faces (ToyFaceGenerator(size=32).batch, "
+                                                                "rng 100); other sets: rng 101 / sample seed 7",
+                         "frechet": {s: {k: round(v, 4) for k, v in row.items()} for s, row in table.items()}}
+    write_sidecar(side_path, record)
+    for space, row in table.items():
+        log_print(space)
+        for k, v in row.items():
+            log_print(f"  {k:24s} {v:10.4f}")
+    return table
