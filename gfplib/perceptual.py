@@ -69,7 +69,7 @@ class VGGConfig:
 
     @classmethod
     def toy(cls) -> "VGGConfig":
-        """The toy-world network: same 16 convolutions, 16× fewer channels in the wide blocks (0.5 M parameters).
+        """The toy-world network: the same 16 convolutions, 4× narrower (1.25 M parameters instead of 20 M).
 
         Its mean/std are placeholders until training measures them on toy faces (they are then stored as buffers
         in the shipped state dict and win over this default when it is loaded).

@@ -660,3 +660,38 @@ def load_state_dict(name_or_path: Union[str, os.PathLike, WeightEntry], param_ke
         ``{name: tensor}`` with a leading ``module.`` (left by ``DataParallel``) stripped from every key.
     """
     return extract_state_dict(load_checkpoint(name_or_path, cache_dir=cache_dir), param_key, where=str(name_or_path))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Toy-world networks shipped in data/ — trained by gfplib itself (python -m gfplib.pretrain …; recipes and
+# measured quality in data/README.md, "Toy-world networks", and the .json sidecar next to each file).
+# sha256 and size recorded when the files were made; the loaders are gfplib.pretrain.load_prior / ….
+# --------------------------------------------------------------------------------------------------------------------
+for _entry in (
+    WeightEntry(
+        name="toy-prior-32", filename="toy_prior_32.pth", url=None,
+        sha256="7e14f77a8afe596cdbaea2eac76bb88604a4ae0b39c54a0c17328cb854f564cb", hash_source="recorded",
+        size=1_703_431, size_source="recorded",
+        description="StyleGAN2GeneratorClean 32² toy-face prior (num_style_feat 128, num_mlp 4, narrow 0.125), "
+                    "EMA weights: the generative facial prior of the toy world",
+        licence="Apache-2.0 (gfplearn; trained by gfplib on procedurally generated toy faces)",
+        param_key="params_ema"),
+    WeightEntry(
+        name="toy-arcface", filename="toy_arcface.pth", url=None,
+        sha256="94740542fc65cddd6c1a0f1afad178ff1ae9e411ead4b58cfb3a2e44290626c1", hash_source="recorded",
+        size=2_556_673, size_source="recorded",
+        description="ToyResNetArcFace (IRBlock [2,2,2,2], width 16, gray 32² in, 128-d out) trained with the "
+                    "ArcFace loss on toy people: the identity network of the toy world",
+        licence="Apache-2.0 (gfplearn; trained by gfplib on procedurally generated toy faces)",
+        param_key="params"),
+    WeightEntry(
+        name="toy-vgg", filename="toy_vgg.pth", url=None,
+        sha256="24113d7c88c5f7a5a37f5c43025ea562641e401a9eeb1d401c557181e1cd4b98", hash_source="recorded",
+        size=5_023_421, size_source="recorded",
+        description="VGG19-layout feature network (widths 16/32/64/128/128, toy mean/std buffers) trained on toy "
+                    "faces: the perceptual / style-loss network of the toy world",
+        licence="Apache-2.0 (gfplearn; trained by gfplib on procedurally generated toy faces)",
+        param_key="params"),
+):
+    register(_entry)
+del _entry

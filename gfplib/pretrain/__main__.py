@@ -24,6 +24,8 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default=None, help="runs folder (default: <repo>/runs)")
     parser.add_argument("--out", default=None, help="data folder for the shipped file (default: <repo>/data)")
     parser.add_argument("--fresh", action="store_true", help="ignore existing checkpoints")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: the recipe's, 1; on an idle machine 2+ are faster)")
     args = parser.parse_args(argv)
     runs = Path(args.runs) if args.runs else repo_root() / "runs"
     data = Path(args.out) if args.out else repo_root() / "data"
@@ -33,11 +35,11 @@ def main(argv=None) -> int:
     from gfplib.pretrain import recipes
 
     if args.what == "prior":
-        recipes.run_prior(smoke, runs, out_dir, resume=not args.fresh)
+        recipes.run_prior(smoke, runs, out_dir, resume=not args.fresh, threads=args.threads)
     elif args.what == "identity":
-        recipes.run_identity(smoke, runs, out_dir, resume=not args.fresh)
+        recipes.run_identity(smoke, runs, out_dir, resume=not args.fresh, threads=args.threads)
     elif args.what == "features":
-        recipes.run_features(smoke, runs, out_dir, resume=not args.fresh)
+        recipes.run_features(smoke, runs, out_dir, resume=not args.fresh, threads=args.threads)
     else:
         recipes.run_evaluate(smoke, runs, out_dir)
     return 0

@@ -27,7 +27,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from gfplib.archs.arcface import ArcMarginProduct, ResNetArcFace, _BLOCKS
-from gfplib.pretrain.common import log_print, Stopwatch, latest_checkpoint, save_checkpoint, sha256_file, write_sidecar
+from gfplib.pretrain.common import (Stopwatch, latest_checkpoint, log_print, save_checkpoint, sha256_file,
+                                    write_sidecar)
 from gfplib.pretrain.data import ToyFaceSet, to_gray
 
 __all__ = ["ToyResNetArcFace", "IdentityConfig", "identity_embedding", "verification_pairs", "best_threshold",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Dict, Sequence, Tuple
 
-import torch
 from torch import nn
 
 __all__ = ["PRIOR_ARCHS", "load_prior", "load_toy_prior", "load_toy_arcface", "load_toy_vgg", "load_identity_net",

@@ -21,7 +21,7 @@ IDENTITY_FILE = "toy_arcface.pth"
 FEATURES_FILE = "toy_vgg.pth"
 
 
-def run_prior(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
+def run_prior(smoke: bool, runs: Path, out_dir: Path, resume: bool = True, threads=None):
     from gfplib.pretrain.prior import PriorConfig, train_prior
 
     if smoke:
@@ -31,12 +31,17 @@ def run_prior(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
         images = torch.nn.functional.interpolate(faces.images.float(), size=8, mode="area").round().to(torch.uint8)
     else:
         cfg, data = PriorConfig.toy(), PRIOR_DATA
+    if threads:
+        cfg = replace(cfg, threads=threads)
+    if not smoke:
         torch.set_num_threads(cfg.threads)
         images = render_face_set(data["size"], range(data["num_identities"]), data["photos_per_identity"],
                                  data["seed"], cache_dir=runs / "cache", print_fn=log_print).images
     name = "prior_smoke" if smoke else "prior_toy"
     return train_prior(cfg, images, runs / name, out_path=out_dir / PRIOR_FILE, resume=resume,
-                       extra_record={"training_data": {"generator": "gfplib.data.toyfaces (ToyFaceConfig defaults, "
+                       extra_record={"command": "python -m gfplib.pretrain prior --profile " + ("smoke" if smoke
+                                                                                                   else "toy"),
+                                     "training_data": {"generator": "gfplib.data.toyfaces (ToyFaceConfig defaults, "
                                                                     "world seed 0), training identities only",
                                                        **data, "num_images": int(images.shape[0])}})
 
@@ -51,10 +56,11 @@ def _face_set(spec: dict, size: int, cache):
     return render_face_set(size, ids, spec["photos_per_identity"], spec["seed"], cache_dir=cache)
 
 
-def run_identity(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
+def run_identity(smoke: bool, runs: Path, out_dir: Path, resume: bool = True, threads=None):
     from gfplib.pretrain.identity import IdentityConfig, train_identity
 
     cfg = IdentityConfig.smoke() if smoke else IdentityConfig.toy()
+    cfg = replace(cfg, threads=threads) if threads else cfg
     torch.set_num_threads(cfg.threads)
     cache = None if smoke else runs / "cache"
     size = 16 if smoke else 32
@@ -67,16 +73,19 @@ def run_identity(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
         evals = (_face_set(THRESHOLD_SET, size, cache), _face_set(HELD_OUT_SET, size, cache))
     return train_identity(cfg, train, runs / ("identity_smoke" if smoke else "identity_toy"),
                           out_path=out_dir / IDENTITY_FILE, eval_sets=evals, resume=resume,
-                          extra_record={"training_data": {"identities": f"0..{cfg.num_identities - 1}",
+                          extra_record={"command": f"python -m gfplib.pretrain identity --profile "
+                                                   f"{'smoke' if smoke else 'toy'}",
+                                        "training_data": {"identities": f"0..{cfg.num_identities - 1}",
                                                           "photos_per_identity": cfg.photos_per_identity,
                                                           "seed": 2, "size": size},
                                         "threshold_set": THRESHOLD_SET, "held_out_set": HELD_OUT_SET})
 
 
-def run_features(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
+def run_features(smoke: bool, runs: Path, out_dir: Path, resume: bool = True, threads=None):
     from gfplib.pretrain.features import FeatureNetConfig, train_features
 
     cfg = FeatureNetConfig.smoke() if smoke else FeatureNetConfig.toy()
+    cfg = replace(cfg, threads=threads) if threads else cfg
     torch.set_num_threads(cfg.threads)
     cache = None if smoke else runs / "cache"
     size = 32
@@ -87,7 +96,9 @@ def run_features(smoke: bool, runs: Path, out_dir: Path, resume: bool = True):
                      size, cache)
     return train_features(cfg, train, runs / ("features_smoke" if smoke else "features_toy"),
                           out_path=out_dir / FEATURES_FILE, test_set=test, resume=resume,
-                          extra_record={"training_data": {"identities": f"0..{cfg.num_identities - 1}",
+                          extra_record={"command": f"python -m gfplib.pretrain features --profile "
+                                                   f"{'smoke' if smoke else 'toy'}",
+                                        "training_data": {"identities": f"0..{cfg.num_identities - 1}",
                                                           "photos_per_identity": cfg.photos_per_identity,
                                                           "seed": 2, "size": size}})
 
@@ -150,6 +161,7 @@ def run_evaluate(smoke: bool, runs: Path, out_dir: Path):
                                              "perceptual (toy-vgg)": lambda x: perceptual_features(vgg, x)})
     side_path = prior_path.with_suffix(".json")
     record = json.loads(side_path.read_text())
+    record["num_parameters"] = sum(p.numel() for p in g.parameters())
     record["quality"] = {"num_faces_per_set": n, "reference": "real toy faces (ToyFaceGenerator(size=32).batch, "
                                                                 "rng 100); other sets: rng 101 / sample seed 7",
                          "frechet": {s: {k: round(v, 4) for k, v in row.items()} for s, row in table.items()}}
