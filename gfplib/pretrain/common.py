@@ -9,13 +9,13 @@ Taught in ``notebooks/04_stylegan2_prior.ipynb`` (the recipe of the shipped toy 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import platform
 import re
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from gfplib.weights import sha256_file  # re-exported: one hashing helper for the whole package
+
 __all__ = ["sha256_file", "save_checkpoint", "latest_checkpoint", "prune_checkpoints", "ema_update",
            "ema_beta", "equalized_lr_param_groups", "write_sidecar", "save_image_grid", "repo_root",
-           "Stopwatch", "log_print"]
+           "Stopwatch", "log_print", "resume_trainer", "sidecar_record"]
 
 
 def log_print(*args) -> None:
@@ -36,15 +38,6 @@ def log_print(*args) -> None:
 def repo_root() -> Path:
     """The repository root (parent of the ``gfplib`` package); ``runs/`` and ``data/`` live there."""
     return Path(__file__).resolve().parent.parent.parent
-
-
-def sha256_file(path: "os.PathLike[str]") -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 _CKPT_RE = re.compile(r"^ckpt_(\d{9})\.pt$")
@@ -175,6 +168,24 @@ def save_image_grid(images: torch.Tensor, path: "os.PathLike[str]", nrow: int = 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), grid):
         raise OSError(f"could not write {path}")
+
+
+def resume_trainer(trainer, run_dir: "os.PathLike[str]", resume: bool, print_fn) -> float:
+    """Load the newest checkpoint of ``run_dir`` into ``trainer`` (when ``resume``); return the seconds already spent."""
+    ckpt = latest_checkpoint(run_dir) if resume else None
+    if ckpt is None:
+        return 0.0
+    previous = trainer.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False))
+    print_fn(f"resumed from {ckpt.name} at step {trainer.step} ({previous / 60:.1f} min so far)")
+    return previous
+
+
+def sidecar_record(out_path: Path, cfg, steps: int, images_seen: int, wall_time_s: float, command: str) -> dict:
+    """The fields every shipped file's JSON sidecar starts with (file, hash, size, recipe, seed, cost, command)."""
+    return {"name": out_path.stem, "file": out_path.name, "sha256": sha256_file(out_path),
+            "size_bytes": out_path.stat().st_size, "recipe": asdict(cfg), "seed": cfg.seed, "steps": steps,
+            "images_seen": images_seen, "wall_time_s": round(wall_time_s, 1), "threads": cfg.threads,
+            "command": command}
 
 
 class Stopwatch:

@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from gfplib.perceptual import VGGConfig, VGGFeatureExtractor
-from gfplib.pretrain.common import (Stopwatch, latest_checkpoint, log_print, save_checkpoint, sha256_file,
+from gfplib.pretrain.common import (Stopwatch, log_print, resume_trainer, save_checkpoint, sidecar_record,
                                     write_sidecar)
 from gfplib.pretrain.data import NUISANCE_FIELDS, ToyFaceSet
 
@@ -214,11 +214,7 @@ def train_features(cfg: FeatureNetConfig, train_set: ToyFaceSet, run_dir, out_pa
     run_dir = Path(run_dir)
     print_fn = print_fn or log_print
     trainer = FeatureNetTrainer(cfg, train_set)
-    previous = 0.0
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if ckpt is not None:
-        previous = trainer.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False))
-        print_fn(f"resumed from {ckpt.name} at step {trainer.step}")
+    previous = resume_trainer(trainer, run_dir, resume, print_fn)
     clock = Stopwatch(previous)
     while trainer.step < trainer.total_steps:
         log = trainer.train_step()
@@ -231,15 +227,11 @@ def train_features(cfg: FeatureNetConfig, train_set: ToyFaceSet, run_dir, out_pa
     if out_path is not None:
         out_path = Path(out_path)
         torch.save({"params": trunk.state_dict()}, out_path)
-        record = {"name": out_path.stem, "file": out_path.name, "sha256": sha256_file(out_path),
-                  "size_bytes": out_path.stat().st_size, "arch": "gfplib.perceptual.VGGFeatureExtractor",
-                  "vgg_config": asdict(trunk.config), "recipe": asdict(cfg), "seed": cfg.seed,
-                  "steps": trainer.step, "images_seen": trainer.step * cfg.batch_size,
-                  "wall_time_s": round(clock.elapsed, 1), "threads": cfg.threads,
-                  "objective": "identity classification + photo-condition regression "
-                               f"({', '.join(NUISANCE_FIELDS)})",
-                  "final_losses": {k: round(v, 4) for k, v in log.items()} if trainer.step else {},
-                  "command": "python -m gfplib.pretrain features --profile toy"}
+        record = sidecar_record(out_path, cfg, trainer.step, trainer.step * cfg.batch_size, clock.elapsed,
+                                "python -m gfplib.pretrain features --profile toy")
+        record.update(arch="gfplib.perceptual.VGGFeatureExtractor", vgg_config=asdict(trunk.config),
+                      objective=f"identity classification + photo-condition regression ({', '.join(NUISANCE_FIELDS)})",
+                      final_losses={k: round(v, 4) for k, v in log.items()} if trainer.step else {})
         if test_set is not None:
             record["nuisance_r2_other_photos"] = round(trainer.nuisance_r2(test_set), 4)
             print_fn(f"photo-condition R² on other photos: {record['nuisance_r2_other_photos']:.3f}")

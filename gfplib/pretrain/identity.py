@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from gfplib.archs.arcface import ArcMarginProduct, ResNetArcFace, _BLOCKS
-from gfplib.pretrain.common import (Stopwatch, latest_checkpoint, log_print, save_checkpoint, sha256_file,
+from gfplib.pretrain.common import (Stopwatch, log_print, resume_trainer, save_checkpoint, sidecar_record,
                                     write_sidecar)
 from gfplib.pretrain.data import ToyFaceSet, to_gray
 
@@ -294,11 +294,7 @@ def train_identity(cfg: IdentityConfig, train_set: ToyFaceSet, run_dir, out_path
     run_dir = Path(run_dir)
     print_fn = print_fn or log_print
     trainer = IdentityTrainer(cfg, train_set)
-    previous = 0.0
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if ckpt is not None:
-        previous = trainer.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False))
-        print_fn(f"resumed from {ckpt.name} at step {trainer.step}")
+    previous = resume_trainer(trainer, run_dir, resume, print_fn)
     clock = Stopwatch(previous)
     while trainer.step < trainer.total_steps:
         log = trainer.train_step()
@@ -312,14 +308,11 @@ def train_identity(cfg: IdentityConfig, train_set: ToyFaceSet, run_dir, out_path
     if out_path is not None:
         out_path = Path(out_path)
         torch.save({"params": trainer.net.state_dict()}, out_path)
-        record = {"name": out_path.stem, "file": out_path.name, "sha256": sha256_file(out_path),
-                  "size_bytes": out_path.stat().st_size, "arch": "ToyResNetArcFace (gfplib.pretrain.identity)",
-                  "arch_kwargs": cfg.arch_kwargs(), "recipe": asdict(cfg), "seed": cfg.seed,
-                  "steps": trainer.step, "images_seen": trainer.step * cfg.batch_size,
-                  "wall_time_s": round(clock.elapsed, 1), "threads": cfg.threads,
-                  "preprocessing": "gray = 0.2989 R + 0.5870 G + 0.1140 B of RGB in [-1, 1]; bilinear resize to "
-                                   f"{cfg.in_size}x{cfg.in_size}",
-                  "command": "python -m gfplib.pretrain identity --profile toy"}
+        record = sidecar_record(out_path, cfg, trainer.step, trainer.step * cfg.batch_size, clock.elapsed,
+                                "python -m gfplib.pretrain identity --profile toy")
+        record.update(arch="ToyResNetArcFace (gfplib.pretrain.identity)", arch_kwargs=cfg.arch_kwargs(),
+                      preprocessing="gray = 0.2989 R + 0.5870 G + 0.1140 B of RGB in [-1, 1]; bilinear resize to "
+                                    f"{cfg.in_size}x{cfg.in_size}")
         if eval_sets is not None:
             res = evaluate_verification(trainer.net, *eval_sets)
             record["verification"] = {k: (round(v, 4) if isinstance(v, float) else v)

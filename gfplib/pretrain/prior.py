@@ -41,8 +41,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gfplib.pretrain.common import (Stopwatch, ema_beta, ema_update, equalized_lr_param_groups, latest_checkpoint,
-                                    log_print, save_checkpoint, save_image_grid, sha256_file, write_sidecar)
+from gfplib.pretrain.common import (Stopwatch, ema_beta, ema_update, equalized_lr_param_groups, log_print,
+                                    resume_trainer, save_checkpoint, save_image_grid, sidecar_record, write_sidecar)
 
 __all__ = ["PriorConfig", "PriorTrainer", "d_logistic_loss", "g_nonsaturating_loss", "r1_penalty",
            "path_length_penalty", "build_prior_generator", "build_prior_discriminator", "train_prior"]
@@ -362,11 +362,7 @@ def train_prior(cfg: PriorConfig, real_images: torch.Tensor, run_dir: "os.PathLi
     run_dir = Path(run_dir)
     print_fn = print_fn or log_print
     trainer = PriorTrainer(cfg, real_images)
-    previous = 0.0
-    ckpt = latest_checkpoint(run_dir) if resume else None
-    if ckpt is not None:
-        previous = trainer.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False))
-        print_fn(f"resumed from {ckpt.name}: {trainer.images_seen} images seen, {previous / 60:.1f} min so far")
+    previous = resume_trainer(trainer, run_dir, resume, print_fn)
     clock = Stopwatch(previous)
     next_ckpt = (trainer.images_seen // cfg.checkpoint_every + 1) * cfg.checkpoint_every
     next_sample = (trainer.images_seen // cfg.sample_every + 1) * cfg.sample_every
@@ -387,13 +383,10 @@ def train_prior(cfg: PriorConfig, real_images: torch.Tensor, run_dir: "os.PathLi
         out_path = Path(out_path)
         save_image_grid(trainer.samples(), run_dir / "samples_final.png")
         torch.save({"params_ema": trainer.G_ema.state_dict()}, out_path)
-        record = {"name": out_path.stem, "file": out_path.name, "sha256": sha256_file(out_path),
-                  "size_bytes": out_path.stat().st_size, "arch": "StyleGAN2GeneratorClean",
-                  "arch_kwargs": cfg.arch_kwargs(), "recipe": asdict(cfg), "seed": cfg.seed,
-                  "steps": trainer.step, "images_seen": trainer.images_seen,
-                  "wall_time_s": round(clock.elapsed, 1), "threads": cfg.threads,
-                  "final_losses": {k: round(v, 4) for k, v in trainer.log.items()},
-                  "command": "python -m gfplib.pretrain prior --profile toy"}
+        record = sidecar_record(out_path, cfg, trainer.step, trainer.images_seen, clock.elapsed,
+                                "python -m gfplib.pretrain prior --profile toy")
+        record.update(arch="StyleGAN2GeneratorClean", arch_kwargs=cfg.arch_kwargs(),
+                      final_losses={k: round(v, 4) for k, v in trainer.log.items()})
         record.update(extra_record or {})
         write_sidecar(out_path.with_suffix(".json"), record)
         print_fn(f"wrote {out_path} ({out_path.stat().st_size / 1e6:.2f} MB, sha256 {record['sha256'][:16]}…)")
