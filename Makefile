@@ -22,8 +22,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# JupyterLab refuses to run as root (containers, cloud VMs) unless told explicitly.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: venv
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks
 
 test: venv
 	$(HEADLESS) $(BIN)/python -m pytest -q tests
