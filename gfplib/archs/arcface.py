@@ -27,7 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["conv3x3", "BasicBlock", "IRBlock", "Bottleneck", "SEBlock", "ResNetArcFace", "ArcMarginProduct"]
+__all__ = ["conv3x3", "BasicBlock", "IRBlock", "Bottleneck", "SEBlock", "ResNetArcFace", "ArcMarginProduct",
+           "init_arcface_weights"]
 
 
 def conv3x3(inplanes: int, outplanes: int, stride: int = 1) -> nn.Conv2d:
@@ -173,6 +174,18 @@ _BLOCKS = {"IRBlock": IRBlock, "BasicBlock": BasicBlock, "Bottleneck": Bottlenec
 Block = Union[Type[IRBlock], Type[BasicBlock], Type[Bottleneck]]
 
 
+def init_arcface_weights(net: nn.Module) -> None:
+    """The official initialisation of the ArcFace ResNet: Xavier-normal conv/linear weights, zero biases, BN at identity."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_normal_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class ResNetArcFace(nn.Module):
     """ArcFace ResNet: grayscale face ``(B, 1, 128, 128)`` → identity embedding ``(B, 512)``.
 
@@ -209,14 +222,7 @@ class ResNetArcFace(nn.Module):
         self.dropout = nn.Dropout()
         self.fc5 = nn.Linear(out_c * 8 * 8, 512)
         self.bn5 = nn.BatchNorm1d(512)
-        for m in self.modules():  # initialisation as official: Xavier-normal weights, BN at identity
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.xavier_normal_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_arcface_weights(self)
 
     def _make_layer(self, block: Block, planes: int, num_blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gfplib.archs.arcface import ArcMarginProduct, ResNetArcFace, _BLOCKS
+from gfplib.archs.arcface import ArcMarginProduct, ResNetArcFace, _BLOCKS, init_arcface_weights
 from gfplib.pretrain.common import (Stopwatch, log_print, resume_trainer, save_checkpoint, sidecar_record,
                                     write_sidecar)
 from gfplib.pretrain.data import ToyFaceSet, to_gray
@@ -77,14 +77,7 @@ class ToyResNetArcFace(ResNetArcFace):
         side = in_size // 16
         self.fc5 = nn.Linear(out_c * side * side, num_feat)
         self.bn5 = nn.BatchNorm1d(num_feat)
-        for m in self.modules():  # official initialisation: Xavier-normal weights, BN at identity
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.xavier_normal_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_arcface_weights(self)  # the official initialisation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Args: x ``(B, 1, in_size, in_size)`` gray faces in [-1, 1]. Returns ``(B, num_feat)`` embeddings."""
