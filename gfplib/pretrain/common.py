@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -27,7 +27,8 @@ from gfplib.weights import sha256_file  # re-exported: one hashing helper for th
 
 __all__ = ["sha256_file", "save_checkpoint", "latest_checkpoint", "prune_checkpoints", "ema_update",
            "ema_beta", "equalized_lr_param_groups", "write_sidecar", "save_image_grid", "repo_root",
-           "Stopwatch", "log_print", "resume_trainer", "sidecar_record"]
+           "Stopwatch", "log_print", "resume_trainer", "sidecar_record", "cosine_lr",
+           "shuffled_batch"]
 
 
 def log_print(*args) -> None:
@@ -186,6 +187,24 @@ def sidecar_record(out_path: Path, cfg, steps: int, images_seen: int, wall_time_
             "size_bytes": out_path.stat().st_size, "recipe": asdict(cfg), "seed": cfg.seed, "steps": steps,
             "images_seen": images_seen, "wall_time_s": round(wall_time_s, 1), "threads": cfg.threads,
             "command": command}
+
+
+def cosine_lr(base_lr: float, step: int, total_steps: int) -> float:
+    """Cosine decay from ``base_lr`` at step 0 to 0 at ``total_steps``: η_t = η · ½ (1 + cos(π t / T))."""
+    return base_lr * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1.0)))
+
+
+def shuffled_batch(perm: torch.Tensor, step: int, steps_per_epoch: int, batch_size: int,
+                   generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Indices of training step ``step`` in epoch-wise shuffled passes over ``len(perm)`` samples.
+
+    A new permutation is drawn from ``generator`` at the start of every epoch after the first (the first one is the
+    trainer's initial ``perm``). Returns ``(perm, indices)``; keep the returned ``perm`` for the next step.
+    """
+    k = step % steps_per_epoch
+    if k == 0 and step > 0:
+        perm = torch.randperm(len(perm), generator=generator)
+    return perm, perm[k * batch_size:(k + 1) * batch_size]
 
 
 class Stopwatch:

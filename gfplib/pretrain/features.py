@@ -23,7 +23,6 @@ Command: ``python -m gfplib.pretrain features --profile toy``. Taught in ``noteb
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional, Tuple
@@ -33,8 +32,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from gfplib.perceptual import VGGConfig, VGGFeatureExtractor
-from gfplib.pretrain.common import (Stopwatch, log_print, resume_trainer, save_checkpoint, sidecar_record,
-                                    write_sidecar)
+from gfplib.pretrain.common import (Stopwatch, cosine_lr, log_print, resume_trainer, save_checkpoint,
+                                    shuffled_batch, sidecar_record, write_sidecar)
 from gfplib.pretrain.data import NUISANCE_FIELDS, ToyFaceSet
 
 __all__ = ["FeatureNetConfig", "FeatureNetTrainer", "train_features", "ALL_CONV_LAYERS"]
@@ -158,14 +157,11 @@ class FeatureNetTrainer:
         return self.model.trunk.export()
 
     def lr_at(self, step: int) -> float:
-        return self.cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step / self.total_steps, 1.0)))
+        return cosine_lr(self.cfg.lr, step, self.total_steps)
 
     def train_step(self) -> dict:
         cfg = self.cfg
-        k = self.step % self.steps_per_epoch
-        if k == 0 and self.step > 0:
-            self.perm = torch.randperm(len(self.images), generator=self.rng)
-        idx = self.perm[k * cfg.batch_size:(k + 1) * cfg.batch_size]
+        self.perm, idx = shuffled_batch(self.perm, self.step, self.steps_per_epoch, cfg.batch_size, self.rng)
         x = self.images[idx].float().div_(127.5).sub_(1.0)  # (B, 3, H, W) in [-1, 1]
         y, v = self.targets[idx], self.nuisance[idx]
         for g in self.opt.param_groups:

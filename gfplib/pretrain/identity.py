@@ -16,7 +16,6 @@ Command: ``python -m gfplib.pretrain identity --profile toy``. Taught in ``noteb
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence, Tuple
@@ -27,8 +26,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from gfplib.archs.arcface import ArcMarginProduct, ResNetArcFace, _BLOCKS, init_arcface_weights
-from gfplib.pretrain.common import (Stopwatch, log_print, resume_trainer, save_checkpoint, sidecar_record,
-                                    write_sidecar)
+from gfplib.pretrain.common import (Stopwatch, cosine_lr, log_print, resume_trainer, save_checkpoint,
+                                    shuffled_batch, sidecar_record, write_sidecar)
 from gfplib.pretrain.data import ToyFaceSet, to_gray
 
 __all__ = ["ToyResNetArcFace", "IdentityConfig", "identity_embedding", "verification_pairs", "best_threshold",
@@ -231,14 +230,11 @@ class IdentityTrainer:
         self.perm = torch.randperm(len(self.images), generator=self.rng)
 
     def lr_at(self, step: int) -> float:
-        return self.cfg.lr * 0.5 * (1 + math.cos(math.pi * min(step / self.total_steps, 1.0)))  # cosine decay
+        return cosine_lr(self.cfg.lr, step, self.total_steps)
 
     def train_step(self) -> dict:
         cfg = self.cfg
-        k = self.step % self.steps_per_epoch
-        if k == 0 and self.step > 0:
-            self.perm = torch.randperm(len(self.images), generator=self.rng)
-        idx = self.perm[k * cfg.batch_size:(k + 1) * cfg.batch_size]
+        self.perm, idx = shuffled_batch(self.perm, self.step, self.steps_per_epoch, cfg.batch_size, self.rng)
         x = self.images[idx].float().div_(127.5).sub_(1.0)  # (B, 3, H, W) in [-1, 1]
         flip = torch.rand(len(idx), generator=self.rng) < 0.5
         x[flip] = x[flip].flip(-1)
