@@ -39,8 +39,8 @@ from typing import Dict, Optional
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from gfplib.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from gfplib.pretrain.common import (Stopwatch, ema_beta, ema_update, equalized_lr_param_groups, log_print,
                                     resume_trainer, save_checkpoint, save_image_grid, sidecar_record, write_sidecar)
 
@@ -159,20 +159,7 @@ def build_prior_discriminator(cfg: PriorConfig) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------------------------------- the losses
-def d_logistic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """:math:`\\mathbb E[\\operatorname{softplus}(-D(x))] + \\mathbb E[\\operatorname{softplus}(D(G(z)))]`."""
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()  # −log σ(D(x)) − log(1 − σ(D(G(z))))
-
-
-def g_nonsaturating_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """:math:`\\mathbb E[\\operatorname{softplus}(-D(G(z)))]` — the non-saturating generator loss."""
-    return F.softplus(-fake_logits).mean()  # −log σ(D(G(z)))
-
-
-def r1_penalty(real_logits: torch.Tensor, real_images: torch.Tensor) -> torch.Tensor:
-    """:math:`\\mathbb E_x \\lVert \\nabla_x D(x) \\rVert^2` (``real_images`` must require grad)."""
-    (grad,) = torch.autograd.grad(real_logits.sum(), real_images, create_graph=True)
-    return grad.pow(2).flatten(1).sum(1).mean()  # ‖∇ₓD(x)‖², averaged over the batch
+# d_logistic_loss, g_nonsaturating_loss and r1_penalty live in gfplib.losses (imported above, re-exported here).
 
 
 def path_length_penalty(fake: torch.Tensor, latents: torch.Tensor, mean_path_length: torch.Tensor,
