@@ -25,7 +25,8 @@ from torch import nn
 
 from gfplib.weights import sha256_file  # re-exported: one hashing helper for the whole package
 
-__all__ = ["sha256_file", "save_checkpoint", "latest_checkpoint", "prune_checkpoints", "ema_update",
+__all__ = ["sha256_file", "save_checkpoint", "read_checkpoint", "CheckpointError", "latest_checkpoint",
+           "prune_checkpoints", "ema_update",
            "ema_beta", "equalized_lr_param_groups", "write_sidecar", "save_image_grid", "repo_root",
            "Stopwatch", "log_print", "resume_trainer", "sidecar_record", "cosine_lr",
            "shuffled_batch"]
@@ -44,16 +45,46 @@ def repo_root() -> Path:
 _CKPT_RE = re.compile(r"^ckpt_(\d{9})\.pt$")
 
 
-def save_checkpoint(state: dict, run_dir: "os.PathLike[str]", images_seen: int, keep: int = 2) -> Path:
-    """Write ``state`` to ``run_dir/ckpt_<images_seen>.pt`` atomically (temp file + rename), keep the newest ``keep``."""
+def save_checkpoint(state: dict, run_dir: "os.PathLike[str]", counter: int, keep: int = 2) -> Path:
+    """Write ``state`` to ``run_dir/ckpt_<counter>.pt`` atomically, keep the newest ``keep``; return the path.
+
+    ``counter`` is whatever the trainer counts (images seen, iterations). The bytes go to ``ckpt_….pt.tmp``, are
+    flushed to disk, and only then renamed (``os.replace`` is atomic): a run killed mid-write leaves at most a stray
+    ``.tmp`` file, never a truncated ``ckpt_….pt``. Shared by the toy pretraining recipes and :mod:`gfplib.train`.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / f"ckpt_{images_seen:09d}.pt"
+    path = run_dir / f"ckpt_{int(counter):09d}.pt"
     tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # a run killed mid-write never leaves a truncated checkpoint behind
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())  # the data is on disk before the name points at it
+    os.replace(tmp, path)  # atomic: readers see the old file set or the complete new file
     prune_checkpoints(run_dir, keep)
     return path
+
+
+class CheckpointError(ValueError):
+    """A training checkpoint that cannot be used: unreadable, truncated, or made by another recipe. Names the file."""
+
+
+def read_checkpoint(path: "os.PathLike[str]", map_location="cpu") -> dict:
+    """Load a training checkpoint with ``torch.load(weights_only=True)`` (tensors and plain containers only).
+
+    Raises:
+        CheckpointError: naming ``path``, when the file is missing, corrupt, truncated or not a checkpoint dict.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # truncated zip, random bytes, pickled code that weights_only refuses, missing file …
+        raise CheckpointError(f"cannot read training checkpoint {path}: {type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''} — the file is corrupt or truncated; "
+                              f"delete it to resume from the previous checkpoint, or start a new run folder") from err
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a training checkpoint (a dict), got {type(state).__name__}")
+    return state
 
 
 def _checkpoints(run_dir: Path) -> List[Path]:
@@ -172,11 +203,19 @@ def save_image_grid(images: torch.Tensor, path: "os.PathLike[str]", nrow: int = 
 
 
 def resume_trainer(trainer, run_dir: "os.PathLike[str]", resume: bool, print_fn) -> float:
-    """Load the newest checkpoint of ``run_dir`` into ``trainer`` (when ``resume``); return the seconds already spent."""
+    """Load the newest checkpoint of ``run_dir`` into ``trainer`` (when ``resume``); return the seconds already spent.
+
+    Raises:
+        CheckpointError: naming the file, if it cannot be read or does not fit the trainer (another recipe).
+    """
     ckpt = latest_checkpoint(run_dir) if resume else None
     if ckpt is None:
         return 0.0
-    previous = trainer.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False))
+    state = read_checkpoint(ckpt)
+    try:
+        previous = trainer.load_state_dict(state)
+    except (KeyError, ValueError, RuntimeError, TypeError) as err:
+        raise CheckpointError(f"{ckpt} does not fit this trainer: {err}") from err
     print_fn(f"resumed from {ckpt.name} at step {trainer.step} ({previous / 60:.1f} min so far)")
     return previous
 
