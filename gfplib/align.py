@@ -1,6 +1,6 @@
 r"""Real photographs in, aligned 512² faces out, restored faces pasted back: the frame around GFPGAN.
 
-GFPGAN (paper §3, §4.1) is trained and run on FFHQ-style crops: the face is rotated, scaled and translated so that
+GFPGAN is trained and run on FFHQ-style crops (the FFHQ training data of paper §4.1): the face is rotated, scaled and translated so that
 five landmarks — left eye, right eye, nose tip, left and right mouth corner (as seen in the image) — land on a fixed
 template :math:`T \in \mathbb{R}^{5\times 2}` (:data:`FFHQ_TEMPLATE_512`, scaled by ``face_size / 512``). The
 transform is the 4-degree-of-freedom similarity

@@ -1,7 +1,7 @@
 r"""ArcFace identity network (ResNet-18 with IR blocks) and the additive angular margin head used to train it.
 
 Deng et al., "ArcFace: Additive Angular Margin Loss for Deep Face Recognition" (CVPR 2019,
-https://arxiv.org/abs/1801.07698), Eq. 3; used by GFPGAN (https://arxiv.org/abs/2101.04061), Sec. 3.4, for the
+https://arxiv.org/abs/1801.07698), Eq. 3; used by GFPGAN (https://arxiv.org/abs/2101.04061), Sec. 3.5, for the
 identity preserving loss (身份保留损失)
 
 .. math::  \mathcal L_{id} = \lambda_{id}\, \| \eta(\hat y) - \eta(y) \|_1,

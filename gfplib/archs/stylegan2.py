@@ -1,7 +1,7 @@
 r"""The original StyleGAN2 generator (equalised lr, FIR resampling, fused leaky ReLU) — the prior of GFPGANv1.
 
 Karras et al., StyleGAN2 (https://arxiv.org/abs/1912.04958), Sec. 2.2 and Appendix B; GFPGAN
-(https://arxiv.org/abs/2101.04061), Sec. 3.3: the paper model (GFPGANv1) starts from the released
+(https://arxiv.org/abs/2101.04061), Sec. 3.3 (generative facial prior): the paper model (GFPGANv1) starts from the released
 ``StyleGAN2_512_Cmul1_FFHQ`` prior, i.e. this class with ``channel_multiplier=1``. Taught in
 ``notebooks/04_stylegan2_prior.ipynb``.
 

@@ -2,7 +2,7 @@ r"""The "clean" StyleGAN2 generator — GFPGAN's generative facial prior (生成
 
 Karras et al., "Analyzing and Improving the Image Quality of StyleGAN" (StyleGAN2, CVPR 2020,
 https://arxiv.org/abs/1912.04958), Sec. 2.2 (weight demodulation) and Fig. 2; used by GFPGAN
-(https://arxiv.org/abs/2101.04061), Sec. 3.3, as the pretrained decoder ``stylegan_decoder`` of GFPGAN v1.2–v1.4.
+(https://arxiv.org/abs/2101.04061), Sec. 3.3 (generative facial prior), as the pretrained decoder ``stylegan_decoder`` of GFPGAN v1.2–v1.4.
 Taught in ``notebooks/04_stylegan2_prior.ipynb``.
 
 **Mapping network** (8 layers): :math:`w = \mathrm{MLP}(z / \sqrt{\overline{z^2} + \epsilon})`, ``style_mlp``.

@@ -1,13 +1,14 @@
 r"""Paired training data: a clean face (``gt``), its degraded copy (``lq``) and the facial-component boxes.
 
-GFPGAN never sees real low-quality photos during training. Each sample takes a clean aligned face :math:`x` and makes
-its input on the fly with the degradation model of paper eq. (6) (§4.1),
+GFPGAN never sees real low-quality photos during training. Each sample takes a clean aligned face :math:`y` (the
+ground truth) and makes its input :math:`x` on the fly with the degradation model of paper §4.1 (training datasets;
+the paper gives it no equation number),
 
-.. math::  y = \big[(x \circledast k_\sigma)\downarrow_r + n_\delta\big]_{\mathrm{JPEG}_q},
+.. math::  x = \big[(y \circledast k_\sigma)\downarrow_r + n_\delta\big]_{\mathrm{JPEG}_q},
 
-(:mod:`gfplib.degradation`), after a random horizontal flip of :math:`x`. Alongside the pair come the boxes of the
+(:mod:`gfplib.degradation`), after a random horizontal flip of :math:`y`. Alongside the pair come the boxes of the
 left eye, right eye and mouth, from which the facial component discriminators crop (面部组成损失, facial component
-loss, paper §3.4). Two sources share one output format:
+loss, paper §3.5, Eq. 8). Two sources share one output format:
 
 * :class:`ToyFaceDataset` — procedural toy faces (:mod:`gfplib.data.toyfaces`) with exact boxes; runs anywhere.
 * :class:`FFHQFolderDataset` — a folder of aligned face images as FFHQ users have them (PNG, 512² or 1024²), with
@@ -89,7 +90,7 @@ class _PairedBase(Dataset):
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 
     def _pair(self, gt: np.ndarray, boxes: Dict[str, np.ndarray], rng: np.random.Generator, extra: dict) -> dict:
-        res = degrade(gt, rng, self.degradation)  # y = [(x ⊛ k_σ)↓_r + n_δ]_JPEG_q, then resize / colour
+        res = degrade(gt, rng, self.degradation)  # x = [(y ⊛ k_σ)↓_r + n_δ]_JPEG_q, then resize / colour
         if res.params.gray and self.gt_gray:  # official gt_gray: a gray LQ is paired with a gray GT
             gt = to_gray(gt.astype(np.float32) / 255.0)
         out = {"gt": _to_tensor(gt), "lq": _to_tensor(res.lq)}

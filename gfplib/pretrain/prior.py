@@ -1,6 +1,6 @@
 """Training the generative facial prior (生成式人脸先验): StyleGAN2 on toy faces.
 
-GFPGAN's decoder is a StyleGAN2 generator pretrained on faces (paper Sec. 3.3). This module trains one from scratch
+GFPGAN's decoder is a StyleGAN2 generator pretrained on faces (the generative facial prior, paper Sec. 3.3). This module trains one from scratch
 with the StyleGAN2 recipe (Karras et al., CVPR 2020, https://arxiv.org/abs/1912.04958, Sec. 2–4 and Appendix B):
 
 * non-saturating logistic loss (Goodfellow et al. 2014), with :math:`D` returning logits:
