@@ -1,6 +1,6 @@
 """The toy identity network: a small ResNet-ArcFace trained with the additive angular margin loss on toy people.
 
-GFPGAN's identity preserving loss (身份保留损失, paper Sec. 3.4) compares ArcFace embeddings :math:`\\eta(\\cdot)` of
+GFPGAN's identity preserving loss (身份保留损失, paper Sec. 3.5, Eq. 9) compares ArcFace embeddings :math:`\\eta(\\cdot)` of
 the restored face and the ground truth: :math:`\\mathcal L_{id} = \\lambda_{id} \\lVert \\eta(\\hat y) - \\eta(y)\\rVert_1`.
 The official :math:`\\eta` is a ResNet-18 ArcFace on gray 128² faces. The toy world's :math:`\\eta` is the same
 family (:class:`ToyResNetArcFace`: IR blocks, BN–dropout–FC–BN head, gray input made with the official weights
@@ -256,7 +256,7 @@ class IdentityTrainer:
     def state_dict(self, wall_time: float) -> dict:
         return {"cfg": asdict(self.cfg), "net": self.net.state_dict(), "head": self.head.state_dict(),
                 "opt": self.opt.state_dict(), "step": self.step, "rng": self.rng.get_state(), "perm": self.perm,
-                "wall_time": wall_time}
+                "torch_rng": torch.get_rng_state(), "wall_time": wall_time}  # torch_rng: the dropout masks
 
     def load_state_dict(self, state: dict) -> float:
         if state["cfg"] != asdict(self.cfg):
@@ -267,6 +267,8 @@ class IdentityTrainer:
         self.step = int(state["step"])
         self.rng.set_state(state["rng"])
         self.perm = state["perm"]
+        if "torch_rng" in state:  # checkpoints written before it was saved resume with other dropout masks
+            torch.set_rng_state(state["torch_rng"])
         return float(state["wall_time"])
 
 
