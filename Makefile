@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 HEADLESS := GFPLIB_STATIC_WIDGETS=1 MPLBACKEND=agg PYTHONHASHSEED=0
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: venv lab test test-py test-nb test-slow notebooks bench clean-venv
+.PHONY: venv lab test test-py test-nb test-slow notebooks student bench clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,8 +48,15 @@ test-slow: venv
 notebooks: venv
 	for nb in $(NOTEBOOKS); do \
 		$(HEADLESS) $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.timeout=900 --ExecutePreprocessor.kernel_name=python3 $$nb || exit 1; \
+			--ExecutePreprocessor.timeout=900 --ExecutePreprocessor.kernel_name=python3 \
+			--ExecutePreprocessor.store_widget_state=False $$nb || exit 1; \
 	done
+
+# The student version: each notebook with its coding-exercise solutions replaced by stubs that raise
+# NotImplementedError (folded <details> solutions stay), written to student/. One notebook:
+# make student NOTEBOOKS=notebooks/01_degradation.ipynb
+student:
+	$(PYTHON) tools/strip_solutions.py $(NOTEBOOKS) -o student
 
 bench: venv
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -13,7 +13,7 @@ CONTRIBUTING.md and data/README.md. For each one:
    (eq. 6)" fail. A reference with no key term of its own may lean on an adjacent related one
    ("the losses (Sec. 3.5, Eqs. 6–10)").
 
-Not checked: references to other papers, recognised by the paper's name right before them ("StyleGAN2 §2.2",
+Not checked: quoted examples in inline code (`Eq. 2`); references to other papers, recognised by the paper's name right before them ("StyleGAN2 §2.2",
 "ArcFace Eq. 3") or by the nearest citation before them in the paragraph ("Karras et al.", an arXiv id other than
 2101.04061); sections of the shared facts file, written "facts §N"; and the notebooks' own sections, written in words
 ("section 4", never "§4").
@@ -117,12 +117,14 @@ def _keyword_matches(text: str) -> List[Tuple[int, int, str]]:
 def check_text(text: str, where: str = "<text>") -> List[Problem]:
     """The problems of every GFP-GAN reference in ``text`` (a docstring, a markdown cell, a README)."""
     problems: List[Problem] = []
+    # inline code (`...`, ``...``) is quoted text, e.g. an example in the docs: blanked, not checked
+    masked = re.sub(r"(?<![:`])(`+)[^`\n]+?\1", lambda m: " " * len(m.group(0)), text)  # not :math:`…`
     # paragraphs end at blank lines; the cells of a markdown table row are paragraphs of their own
-    marked = re.sub(r"(?m)^[ \t]*\|.*$", lambda m: m.group(0).replace("|", "\x00"), text)
+    marked = re.sub(r"(?m)^[ \t]*\|.*$", lambda m: m.group(0).replace("|", "\x00"), masked)
     offset = 0
     for part in re.split(r"(\n[ \t]*\n|\x00)", marked):
-        para = text[offset:offset + len(part)]
-        problems += _check_paragraph(para, text, offset, where)
+        problems += _check_paragraph(masked[offset:offset + len(part)], text[offset:offset + len(part)], text,
+                                     offset, where)
         offset += len(part)
     return problems
 
@@ -131,12 +133,12 @@ def _line(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
-def _check_paragraph(para: str, full: str, offset: int, where: str) -> List[Problem]:
+def _check_paragraph(para: str, raw: str, full: str, offset: int, where: str) -> List[Problem]:
     refs: List[Ref] = []
     all_spans = []
     for m in REF_RE.finditer(para):
         all_spans.append((m.start(), m.end()))
-        if _external(para, m.start()):
+        if _external(raw, m.start()):
             continue
         keys, unknown = _numbers(KIND[m.group("kind")], m.group("nums"))
         refs.append(Ref(m.start(), m.end(), m.group(0), tuple(keys), tuple(unknown)))
@@ -244,6 +246,7 @@ def test_paper_references(group):
 # ------------------------------------------------------------------------------------------- the checker itself
 @pytest.mark.parametrize("text", [
     "Channel-split spatial feature transform (GFP-GAN Eq. 2).",                       # CS-SFT is Eq. 5
+    "Channel-split spatial feature transform (`cs_sft`, Eq. 2).",                     # code spans are not terms
     "degraded on the fly by the degradation model (eq. 6)",                           # Sec. 4.1; Eq. 6 is L_rec
     "the pyramid restoration loss (paper Eq. 7)",                                     # Sec. 3.2 text; Eq. 7 is L_adv
     "the facial component loss (§3.4)",                                               # Sec. 3.5
