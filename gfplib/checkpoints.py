@@ -33,7 +33,7 @@ from gfplib import weights as _weights
 
 __all__ = [
     "CheckpointMismatchError", "StateDictDiff", "extract_state_dict", "read_state_dict", "compare_state_dict",
-    "load_weights", "load_decoder_prior", "freeze_decoder", "save_checkpoint",
+    "load_weights", "load_decoder_prior", "freeze_decoder", "save_weights",
 ]
 
 extract_state_dict = _weights.extract_state_dict  # one implementation of the key rules, re-exported here
@@ -173,9 +173,12 @@ def freeze_decoder(model: nn.Module, freeze: bool = True) -> int:
     return len(params)
 
 
-def save_checkpoint(path: Union[str, os.PathLike], params: Union[nn.Module, Mapping, None] = None,
-                    params_ema: Union[nn.Module, Mapping, None] = None) -> Path:
-    """Write a checkpoint in the official format ``{"params": …, "params_ema": …}`` (CPU tensors, no ``module.``).
+def save_weights(path: Union[str, os.PathLike], params: Union[nn.Module, Mapping, None] = None,
+                 params_ema: Union[nn.Module, Mapping, None] = None) -> Path:
+    """Write network weights in the official format ``{"params": …, "params_ema": …}`` (CPU tensors, no ``module.``).
+
+    Only weights, as in the released ``.pth`` files (the training state with optimisers is
+    :func:`gfplib.pretrain.common.save_checkpoint`).
 
     Args:
         path: target file (parent folders are created).

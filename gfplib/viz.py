@@ -2,16 +2,18 @@
 
 Plain functions that return a ``matplotlib.figure.Figure``, so tests can call them and widgets can wrap them
 (:mod:`gfplib.widgets`). They never call ``plt.show()`` themselves. Used in ``notebooks/00_overview.ipynb`` (the
-pipeline) and ``notebooks/01_degradation.ipynb`` (the degradation model).
+pipeline) and ``notebooks/01_degradation.ipynb`` (the degradation model); :func:`count_parameters` makes the
+parameter table of ``notebooks/03_unet_pyramid.ipynb``.
 """
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from types import MappingProxyType
+from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["draw_pipeline", "show_images", "plot_degradation_steps", "psnr"]
+__all__ = ["draw_pipeline", "show_images", "plot_degradation_steps", "psnr", "GFPGAN_PARTS", "count_parameters"]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -216,3 +218,28 @@ def draw_pipeline(lq: Optional[np.ndarray] = None, restored: Optional[np.ndarray
     ax.set_title("GFPGAN: blind face restoration with a generative facial prior", fontsize=13, weight="bold")
     fig.tight_layout()
     return fig
+
+
+#: top-level attribute of a GFPGAN model → the part of the network the paper names (overview, Fig. 2)
+GFPGAN_PARTS: Mapping[str, str] = MappingProxyType({
+    "conv_body_first": "U-Net", "conv_body_down": "U-Net", "final_conv": "U-Net", "conv_body_up": "U-Net",
+    "toRGB": "pyramid toRGB", "final_linear": "latent code mapping", "condition_scale": "CS-SFT heads",
+    "condition_shift": "CS-SFT heads", "stylegan_decoder": "StyleGAN2 prior",
+})
+
+
+def count_parameters(model: "torch.nn.Module", parts: Mapping[str, str] = GFPGAN_PARTS,
+                     trainable_only: bool = False) -> Dict[str, int]:
+    """Parameters per part of ``model``, grouped by its top-level attributes (``parts``: attribute → part name).
+
+    With the default ``parts`` (:data:`GFPGAN_PARTS`): U-Net, pyramid toRGB, latent code mapping, CS-SFT heads,
+    StyleGAN2 prior. ``trainable_only`` counts only parameters with ``requires_grad`` (a frozen prior counts 0).
+    """
+    counts = {part: 0 for part in dict.fromkeys(parts.values())}
+    for name, p in model.named_parameters():
+        top = name.split(".", 1)[0]
+        if top not in parts:
+            raise KeyError(f"parameter {name!r} belongs to no part: add {top!r} to parts")
+        if not trainable_only or p.requires_grad:
+            counts[parts[top]] += p.numel()
+    return counts

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from gfplib.archs import (ArcMarginProduct, FacialComponentDiscriminator, IRBlock, ResNetArcFace,
                           StyleGAN2Discriminator)
-from gfplib.archs.ops import ConvLayer, ResBlock
+from gfplib.archs.ops import ConvLayer, ResDownBlock
 
 SPEC = Path(__file__).parent / "data" / "spec"
 
@@ -70,8 +70,8 @@ def test_stylegan2_discriminator_small_configs(out_size, narrow):
     x = torch.rand(4, 3, out_size, out_size) * 2 - 1
     out = d(x)
     assert out.shape == (4, 1) and torch.isfinite(out).all()
-    assert len(d.conv_body) == int(math.log2(out_size)) - 1  # fromRGB + one ResBlock per halving down to 4×4
-    assert all(isinstance(m, ResBlock) for m in d.conv_body[1:])
+    assert len(d.conv_body) == int(math.log2(out_size)) - 1  # fromRGB + one ResDownBlock per halving down to 4×4
+    assert all(isinstance(m, ResDownBlock) for m in d.conv_body[1:])
     with pytest.raises(ValueError, match=f"{out_size}x{out_size}"):
         d(torch.zeros(4, 3, out_size * 2, out_size * 2))
     with pytest.raises(ValueError, match="multiple"):

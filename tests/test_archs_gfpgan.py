@@ -21,6 +21,7 @@ from gfplib.archs import (GFPGANv1, GFPGANv1Clean, GFPGANv1CleanConfig, GFPGANv1
                           StyleGAN2GeneratorClean, cs_sft)
 from gfplib.archs.gfpgan import ConvUpLayer, ResUpBlock
 from gfplib.archs.gfpgan_clean import ResBlock, unet_channels
+from gfplib.viz import count_parameters
 
 SPEC_DIR = Path(__file__).resolve().parent / "data" / "spec"
 CLASSES = {"gfpganv1_clean": GFPGANv1Clean, "gfpganv1": GFPGANv1}
@@ -81,6 +82,28 @@ def test_configs_are_the_official_ones():
     default = GFPGANv1CleanConfig()
     assert (default.channel_multiplier, default.fix_decoder, default.input_is_latent, default.different_w,
             default.sft_half) == (1, True, False, False, False)
+
+
+def test_parameter_counts_per_part_add_up_to_the_official_totals():
+    # totals: tests/data/spec/*.json (official code); the parts: gfpgan_facts.md §1 and closed forms
+    prior = {"gfpganv1_clean": 30_276_583, "gfpganv1": 24_860_935}
+    for name, cfg in (("gfpganv1_clean", GFPGANv1CleanConfig.release()), ("gfpganv1", GFPGANv1Config.paper())):
+        spec = json.loads((SPEC_DIR / f"{name}.json").read_text())
+        with torch.device("meta"):
+            net = cfg.build()
+        counts = count_parameters(net)
+        assert list(counts) == ["U-Net", "pyramid toRGB", "latent code mapping", "CS-SFT heads", "StyleGAN2 prior"]
+        assert sum(counts.values()) == spec["num_parameters"]
+        assert counts["StyleGAN2 prior"] == prior[name]
+        assert counts["latent code mapping"] == (256 * 4 * 4 + 1) * 16 * 512  # Linear(C_4·4·4 → 16 codes of 512)
+        channels = unet_channels(cfg.channel_multiplier)
+        assert counts["pyramid toRGB"] == sum(3 * channels[str(2**i)] + 3 for i in range(3, 10))  # 1×1 conv + bias
+        trainable = count_parameters(net, trainable_only=True)
+        assert sum(trainable.values()) == spec["num_trainable_parameters"]
+        assert trainable["StyleGAN2 prior"] == (0 if cfg.fix_decoder else prior[name])
+    with pytest.raises(KeyError, match="'weight' belongs to no part"):
+        count_parameters(torch.nn.Linear(2, 2))
+    assert count_parameters(torch.nn.Linear(2, 2), parts={"weight": "w", "bias": "b"}) == {"w": 4, "b": 2}
 
 
 # ------------------------------------------------------------------------------------------------- shapes
@@ -290,6 +313,8 @@ def test_bad_inputs_and_configs_raise_clearly():
         GFPGANv1Clean(4)
     with pytest.raises(ValueError, match="even"):
         GFPGANv1Clean(32, num_style_feat=32, channel_multiplier=2, narrow=17 / 512, sft_half=True)
+    with pytest.raises(ValueError, match="U-Net would have 0 channels at 4×4"):
+        GFPGANv1(32, narrow=1 / 1024)  # U-Net width int(512 · 1/2048) = 0
     with pytest.raises(ValueError, match="conditions"):
         net.stylegan_decoder([torch.zeros(1, 64)], [torch.zeros(1, 16, 8, 8)])
 
@@ -327,9 +352,9 @@ def test_load_official_checkpoint_layouts(tmp_path, layout):
     assert torch.equal(_outputs(dst2, x), _outputs(src, x))
 
 
-def test_save_checkpoint_round_trip(tmp_path):
+def test_save_weights_round_trip(tmp_path):
     src, ema = toy("v1", seed=1), toy("v1", seed=2)
-    path = ck.save_checkpoint(tmp_path / "sub" / "g.pth", params=src, params_ema=ema)
+    path = ck.save_weights(tmp_path / "sub" / "g.pth", params=src, params_ema=ema)
     raw = torch.load(path, weights_only=True)
     assert set(raw) == {"params", "params_ema"}
     dst = toy("v1", seed=3)
@@ -338,7 +363,7 @@ def test_save_checkpoint_round_trip(tmp_path):
     ck.load_weights(dst, path, param_key="params")
     assert torch.equal(_outputs(dst, rand_input()), _outputs(src, rand_input()))
     with pytest.raises(ValueError):
-        ck.save_checkpoint(tmp_path / "x.pth")
+        ck.save_weights(tmp_path / "x.pth")
 
 
 @pytest.mark.parametrize("kind", ["clean", "v1"])
@@ -418,6 +443,6 @@ def test_no_network_is_needed(monkeypatch, tmp_path):
     monkeypatch.setattr(socket, "socket", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     net = toy("v1")
-    path = ck.save_checkpoint(tmp_path / "g.pth", params_ema=net)
+    path = ck.save_weights(tmp_path / "g.pth", params_ema=net)
     ck.load_weights(toy("v1", seed=5), path)
     ck.load_decoder_prior(toy("v1", seed=6), path)

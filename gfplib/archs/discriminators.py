@@ -1,7 +1,7 @@
 r"""Discriminators of GFPGAN: the whole-face StyleGAN2 discriminator and the facial-component discriminator.
 
-GFPGAN (https://arxiv.org/abs/2101.04061), Sec. 3.4. The adversarial loss on the whole face uses the StyleGAN2
-discriminator (Karras et al., https://arxiv.org/abs/1912.04958, residual architecture of Fig. 7) with the
+GFPGAN (https://arxiv.org/abs/2101.04061), Sec. 3.5 (Eqs. 7 and 8). The adversarial loss on the whole face uses the
+StyleGAN2 discriminator (Karras et al., https://arxiv.org/abs/1912.04958, residual architecture of Fig. 7) with the
 non-saturating logistic loss
 
 .. math::  \mathcal L_{adv} = -\lambda_{adv}\, \mathbb E_{\hat y} \operatorname{softplus}(-D(\hat y)).
@@ -26,7 +26,7 @@ from typing import List, NamedTuple, Optional, Sequence
 import torch
 from torch import nn
 
-from .ops import ConvLayer, EqualLinear, ResBlock, check_out_size, stylegan2_channels
+from .ops import ConvLayer, EqualLinear, ResDownBlock, check_out_size, stylegan2_channels
 
 __all__ = ["StyleGAN2Discriminator", "FacialComponentDiscriminator", "ComponentDiscOutput"]
 
@@ -45,8 +45,8 @@ def _check_image_batch(x: torch.Tensor, size: Optional[int], name: str) -> None:
 class StyleGAN2Discriminator(nn.Module):
     """StyleGAN2 residual discriminator: image ``(B, 3, S, S)`` → realness logit ``(B, 1)``.
 
-    ``conv_body`` = 1×1 ConvLayer (fromRGB) + one :class:`~gfplib.archs.ops.ResBlock` per halving down to 4×4; then
-    minibatch stddev, a 3×3 ConvLayer and two equalised linear layers.
+    ``conv_body`` = 1×1 ConvLayer (fromRGB) + one :class:`~gfplib.archs.ops.ResDownBlock` per halving down to
+    4×4; then minibatch stddev, a 3×3 ConvLayer and two equalised linear layers.
 
     Args:
         out_size: input resolution S, a power of two in [8, 1024].
@@ -68,7 +68,7 @@ class StyleGAN2Discriminator(nn.Module):
         in_channels = channels[str(out_size)]
         for i in range(log_size, 2, -1):  # S → S/2 → … → 4
             out_channels = channels[str(2 ** (i - 1))]
-            conv_body.append(ResBlock(in_channels, out_channels, resample_kernel))
+            conv_body.append(ResDownBlock(in_channels, out_channels, resample_kernel))
             in_channels = out_channels
         self.conv_body = nn.Sequential(*conv_body)
         self.final_conv = ConvLayer(in_channels + 1, channels["4"], 3, bias=True, activate=True)  # +1: stddev map

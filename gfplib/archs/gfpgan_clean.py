@@ -10,18 +10,19 @@ The network has three parts; ``x`` is the degraded face, RGB in [-1, 1]:
 from ``out_size`` down to 4×4; the decoder goes back up, adding the encoder feature of the same resolution (skip
 connection) before each up block. At every decoder resolution :math:`r \in \{8, 16, …, \text{out\_size}\}` it yields a
 clean spatial feature :math:`F^{r}_{spatial}` and, through a 1×1 conv, an RGB image :math:`\hat y_r`. The RGBs are
-supervised by the *pyramid restoration loss* (金字塔复原) against the downsampled ground truth, Eq. (7)'s
-:math:`\sum_r \lVert \hat y_r - y\!\downarrow_r \rVert_1` part of the reconstruction loss.
+supervised by the *pyramid restoration loss* (金字塔复原) against the downsampled ground truth,
+:math:`\sum_r \lVert \hat y_r - y\!\downarrow_r \rVert_1` (Sec. 3.2 text; the paper gives it no equation number).
+The paper writes the module as :math:`F_{latent}, F_{spatial} = \mathrm{U\text{-}Net}(x)` (Eq. 1).
 
 **Latent code mapping (潜在代码映射, Sec. 3.3)** — the 4×4 bottleneck feature :math:`F_{latent}` is flattened and mapped
-by one linear layer to latent codes :math:`\mathcal W = \mathrm{MLP}(F_{latent})`; with ``different_w`` one 512-d code
-per StyleGAN2 layer (W+, ``num_latent = 2·log2(out_size) − 2`` codes), otherwise one code shared by all layers.
-The codes drive the pretrained StyleGAN2 (生成式人脸先验, generative facial prior) which produces the GAN features
-:math:`F_{GAN}`.
+by one linear layer to latent codes :math:`\mathcal W = \mathrm{MLP}(F_{latent})` (Eq. 2); with ``different_w``
+one 512-d code per StyleGAN2 layer (W+, ``num_latent = 2·log2(out_size) − 2`` codes), otherwise one code shared by all
+layers. The codes drive the pretrained StyleGAN2 (生成式人脸先验, generative facial prior) which produces the GAN
+features :math:`F_{GAN}`.
 
 **Channel-split spatial feature transform (通道分割空间特征变换, CS-SFT, Sec. 3.4)** — at each resolution two small
-conv nets turn :math:`F_{spatial}` into a per-pixel scale :math:`\alpha` and shift :math:`\beta`, which modulate half
-of the prior's channels while the other half passes through untouched (Eq. 2):
+conv nets turn :math:`F_{spatial}` into a per-pixel scale :math:`\alpha` and shift :math:`\beta` (Eq. 3), which
+modulate half of the prior's channels (SFT, Eq. 4) while the other half passes through untouched (Eq. 5):
 
 .. math::  F_{output} = \operatorname{Concat}\big[\, F^{id}_{GAN},\; \alpha \odot F^{t}_{GAN} + \beta \,\big],
            \qquad (\alpha, \beta) = \mathcal M(F_{spatial})
@@ -55,18 +56,21 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .ops import check_out_size
+from gfplib.checkpoints import freeze_decoder, load_decoder_prior
+from gfplib.losses import pyramid_targets  # noqa: F401  (old location, for notebook 03 until it is updated)
+
+from .ops import check_out_size, stylegan2_channels
 from .stylegan2_clean import StyleGAN2GeneratorClean, StyleGAN2Output
 
 __all__ = [
-    "cs_sft", "SFTSynthesisMixin", "StyleGAN2GeneratorCSFT", "ResBlock", "unet_channels", "DegradationRemovalOutput",
-    "GFPGANOutput", "GFPGANLatentOutput", "GFPGANBase", "pyramid_targets", "GFPGANv1Clean", "GFPGANv1CleanConfig",
+    "cs_sft", "StyleGAN2GeneratorCSFT", "ResBlock", "unet_channels", "DegradationRemovalOutput", "GFPGANOutput",
+    "GFPGANLatentOutput", "GFPGANv1Clean", "GFPGANv1CleanConfig",
 ]
 
 
 # ------------------------------------------------------------------------------------------------------- CS-SFT
 def cs_sft(feat: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, sft_half: bool) -> torch.Tensor:
-    """Channel-split spatial feature transform (GFP-GAN Eq. 2).
+    """Channel-split spatial feature transform (GFP-GAN Eq. 5; plain SFT, Eq. 4, with ``sft_half=False``).
 
     Args:
         feat: ``(B, C, H, W)`` features of the StyleGAN2 prior, :math:`F_{GAN}`.
@@ -83,85 +87,28 @@ def cs_sft(feat: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, sft_hal
             raise ValueError(f"SFT {name} must have shape ({feat.shape[0]}, {c_sft}, {feat.shape[2]}, {feat.shape[3]}) "
                              f"for features {tuple(feat.shape)} (sft_half={sft_half}), got {tuple(t.shape)}")
     if not sft_half:
-        return feat * scale + shift  # F_out = α ⊙ F + β
+        return feat * scale + shift  # F_out = α ⊙ F + β   (Eq. 4)
     half = feat.shape[1] // 2
     feat_id, feat_t = feat[:, :half], feat[:, half:]  # (B, C/2, H, W) each: identity / transformed split
-    return torch.cat([feat_id, feat_t * scale + shift], dim=1)  # F_out = cat[F_id, α ⊙ F_t + β]
+    return torch.cat([feat_id, feat_t * scale + shift], dim=1)  # F_out = cat[F_id, α ⊙ F_t + β]   (Eq. 5)
 
 
-def _check_conditions(conditions: Sequence[torch.Tensor], max_levels: int) -> List[torch.Tensor]:
+def check_conditions(conditions: Sequence[torch.Tensor], log_size: int) -> List[torch.Tensor]:
+    """The SFT conditions as a list ``[α_8, β_8, α_16, β_16, …]``: pairs, at most one per resolution 8 … 2^log_size."""
     conditions = list(conditions)
+    max_levels = log_size - 2
     if len(conditions) % 2 or len(conditions) > 2 * max_levels:
         raise ValueError(f"conditions must be [scale_8, shift_8, scale_16, shift_16, …]: an even number of at most "
                          f"{2 * max_levels} tensors, got {len(conditions)}")
     return conditions
 
 
-class SFTSynthesisMixin:
-    """Synthesis loop of a StyleGAN2 generator with CS-SFT after the first (upsampling) conv of every resolution.
-
-    Mixed into a :class:`~gfplib.archs.stylegan2_clean.StyleGAN2GeneratorBase` subclass (clean or original arch): code
-    handling (mapping, truncation, mixing, noise) is inherited; only ``forward`` gains the ``conditions`` argument.
-    """
-
-    sft_half: bool
-
-    def synthesis_sft(self, latent: torch.Tensor, conditions: Sequence[torch.Tensor],
-                      noise: List[Optional[torch.Tensor]], generator: Optional[torch.Generator] = None
-                      ) -> torch.Tensor:
-        """W+ codes ``(B, num_latent, F)`` and SFT conditions → image ``(B, 3, out_size, out_size)``.
-
-        ``conditions`` = ``[α_8, β_8, α_16, β_16, …]``; it may stop early (coarser levels only), as officially.
-        """
-        conditions = _check_conditions(conditions, self.log_size - 2)
-        out = self.constant_input(latent.shape[0])  # (B, C4, 4, 4)
-        out = self.style_conv1(out, latent[:, 0], noise=noise[0], generator=generator)
-        skip = self.to_rgb1(out, latent[:, 1])  # (B, 3, 4, 4)
-        i = 1
-        for conv1, conv2, noise1, noise2, to_rgb in zip(self.style_convs[::2], self.style_convs[1::2], noise[1::2],
-                                                        noise[2::2], self.to_rgbs):
-            out = conv1(out, latent[:, i], noise=noise1, generator=generator)  # ×2 upsample   (B, C, 2H, 2W)
-            if i < len(conditions):  # this resolution has (α, β) = conditions[i-1], conditions[i]
-                out = cs_sft(out, conditions[i - 1], conditions[i], self.sft_half)
-            out = conv2(out, latent[:, i + 1], noise=noise2, generator=generator)
-            skip = to_rgb(out, latent[:, i + 2], skip)
-            i += 2
-        return skip
-
-    def forward(self, styles, conditions: Sequence[torch.Tensor], input_is_latent: bool = False,
-                noise: Optional[Sequence[Optional[torch.Tensor]]] = None, randomize_noise: bool = True,
-                truncation: float = 1, truncation_latent: Optional[torch.Tensor] = None,
-                inject_index: Optional[int] = None, return_latents: bool = False, *,
-                generator: Optional[torch.Generator] = None):
-        """Generate images modulated by the SFT ``conditions`` (official signature of the SFT generators).
-
-        Args:
-            styles: list of one code ``(B, num_style_feat)`` or W+ codes ``(B, num_latent, num_style_feat)`` (or two
-                codes for style mixing); a bare tensor is accepted.
-            conditions: ``[α_8, β_8, α_16, β_16, …]`` from the degradation-removal module.
-            input_is_latent: the codes are already w (skip the mapping network).
-            noise: per-layer noise maps or None.
-            randomize_noise: with ``noise=None``, draw fresh noise (True) or use the stored buffers (False).
-            truncation: ψ; 1 = none.
-            truncation_latent: w̄ for truncation.
-            inject_index: style-mixing crossover layer.
-            return_latents: also return the W+ codes used.
-            generator: optional ``torch.Generator`` for the random noise.
-
-        Returns:
-            ``StyleGAN2Output(image, latent or None)``, unpacks as the official ``(image, latent_or_None)``.
-        """
-        latent = self.styles_to_latent(styles, input_is_latent, truncation, truncation_latent, inject_index,
-                                       generator)
-        image = self.synthesis_sft(latent, conditions, self.noise_list(noise, randomize_noise), generator)
-        return StyleGAN2Output(image, latent if return_latents else None)
-
-
-class StyleGAN2GeneratorCSFT(SFTSynthesisMixin, StyleGAN2GeneratorClean):
+class StyleGAN2GeneratorCSFT(StyleGAN2GeneratorClean):
     """Clean StyleGAN2 generator whose features are modulated by CS-SFT (the ``stylegan_decoder`` of GFPGANv1Clean).
 
     Same parameters as :class:`~gfplib.archs.stylegan2_clean.StyleGAN2GeneratorClean` (a prior's weights load into
-    it with ``strict=True``); ``forward(styles, conditions, …)`` additionally takes the SFT conditions.
+    it with ``strict=True``); only ``forward`` changes: it takes the SFT conditions and applies them after the first
+    (upsampling) conv of every resolution.
 
     Args:
         out_size: output resolution (power of two).
@@ -178,8 +125,50 @@ class StyleGAN2GeneratorCSFT(SFTSynthesisMixin, StyleGAN2GeneratorClean):
                          channel_multiplier=channel_multiplier, narrow=narrow)
         self.sft_half = sft_half
 
+    def forward(self, styles, conditions: Sequence[torch.Tensor], input_is_latent: bool = False,
+                noise: Optional[Sequence[Optional[torch.Tensor]]] = None, randomize_noise: bool = True,
+                truncation: float = 1, truncation_latent: Optional[torch.Tensor] = None,
+                inject_index: Optional[int] = None, return_latents: bool = False, *,
+                generator: Optional[torch.Generator] = None) -> StyleGAN2Output:
+        """Generate images modulated by the SFT ``conditions`` (official signature of the SFT generators).
 
-# ------------------------------------------------------------------------------------------- the U-Net's blocks
+        Args:
+            styles: list of one code ``(B, num_style_feat)`` or W+ codes ``(B, num_latent, num_style_feat)`` (or two
+                codes for style mixing); a bare tensor is accepted.
+            conditions: ``[α_8, β_8, α_16, β_16, …]`` from the degradation-removal module; it may stop early (coarser
+                levels only), as officially.
+            input_is_latent: the codes are already w (skip the mapping network).
+            noise: per-layer noise maps or None.
+            randomize_noise: with ``noise=None``, draw fresh noise (True) or use the stored buffers (False).
+            truncation: ψ; 1 = none.
+            truncation_latent: w̄ for truncation.
+            inject_index: style-mixing crossover layer.
+            return_latents: also return the W+ codes used.
+            generator: optional ``torch.Generator`` for the random noise.
+
+        Returns:
+            ``StyleGAN2Output(image, latent or None)``, unpacks as the official ``(image, latent_or_None)``.
+        """
+        conditions = check_conditions(conditions, self.log_size)
+        latent = self.styles_to_latent(styles, input_is_latent, truncation, truncation_latent, inject_index,
+                                       generator)  # (B, num_latent, F)
+        noise = self.noise_list(noise, randomize_noise)
+        out = self.constant_input(latent.shape[0])  # (B, C4, 4, 4)
+        out = self.style_conv1(out, latent[:, 0], noise=noise[0], generator=generator)
+        skip = self.to_rgb1(out, latent[:, 1])  # (B, 3, 4, 4)
+        i = 1
+        for conv1, conv2, noise1, noise2, to_rgb in zip(self.style_convs[::2], self.style_convs[1::2], noise[1::2],
+                                                        noise[2::2], self.to_rgbs):
+            out = conv1(out, latent[:, i], noise=noise1, generator=generator)  # ×2 upsample   (B, C, 2H, 2W)
+            if i < len(conditions):  # this resolution has (α, β) = conditions[i-1], conditions[i]
+                out = cs_sft(out, conditions[i - 1], conditions[i], self.sft_half)
+            out = conv2(out, latent[:, i + 1], noise=noise2, generator=generator)
+            skip = to_rgb(out, latent[:, i + 2], skip)  # RGB so far, upsampled, plus this resolution's RGB
+            i += 2
+        return StyleGAN2Output(skip, latent if return_latents else None)
+
+
+# ------------------------------------------------------------------------------------------------------- U-Net
 class ResBlock(nn.Module):
     """Residual block with bilinear ×2 up- or ÷2 downsampling (the clean U-Net's unit).
 
@@ -225,9 +214,40 @@ def unet_channels(channel_multiplier: float = 1, narrow: float = 1) -> Dict[str,
     return channels
 
 
+def check_sft_widths(unet: Dict[str, int], channel_multiplier: float, narrow: float, log_size: int) -> None:
+    """The U-Net has ≥ 1 channel at every resolution 4 … 2^log_size and the prior exactly twice as many from 8 on.
+
+    SFT splits the prior's features into halves the U-Net's width, so an odd prior width cannot work. Called before
+    any layer is built; the prior's widths are ``stylegan2_channels(channel_multiplier, narrow)``.
+    """
+    for i in range(2, log_size + 1):
+        if unet[str(2**i)] < 1:
+            raise ValueError(f"the U-Net would have {unet[str(2**i)]} channels at {2**i}×{2**i}: choose a larger "
+                             f"narrow or channel_multiplier")
+    prior = stylegan2_channels(channel_multiplier, narrow)
+    for i in range(3, log_size + 1):
+        r = str(2**i)
+        if prior[r] != 2 * unet[r]:
+            raise ValueError(
+                f"at {r}×{r} the prior has {prior[r]} channels but the U-Net {unet[r]}; SFT needs the prior to be "
+                f"exactly twice as wide (an even width): choose narrow and channel_multiplier so that every "
+                f"layer width is even")
+
+
+def check_input(x: torch.Tensor, out_size: int) -> None:
+    """``x`` must be a float batch ``(B, 3, out_size, out_size)`` (RGB in [-1, 1]; the range is not checked)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor (RGB in [-1, 1]), got dtype {x.dtype}")
+    if x.ndim != 4 or x.shape[1] != 3 or x.shape[2:] != (out_size, out_size):
+        raise ValueError(f"x must have shape (B, 3, {out_size}, {out_size}), got {tuple(x.shape)}; "
+                         f"resize aligned faces to out_size first")
+
+
 # ------------------------------------------------------------------------------------------------------ outputs
 class DegradationRemovalOutput(NamedTuple):
-    """Everything the degradation-removal module hands on (see :meth:`GFPGANBase.degradation_removal`).
+    """Everything the degradation-removal module hands on (see :meth:`GFPGANv1Clean.degradation_removal`).
 
     Attributes:
         latent: style codes for the prior: ``(B, num_latent, num_style_feat)`` with ``different_w``, else
@@ -266,97 +286,101 @@ class GFPGANLatentOutput(NamedTuple):
 
 
 # ------------------------------------------------------------------------------------------------------ the model
-class GFPGANBase(nn.Module):
-    """What GFPGANv1Clean and GFPGANv1 share: channel plan, checks, the U-Net pass and the call into the prior.
+class GFPGANv1Clean(nn.Module):
+    """GFPGAN v1.2 / v1.3 / v1.4: clean U-Net + clean StyleGAN2 prior with CS-SFT.
 
-    Subclasses build ``conv_body_first``, ``conv_body_down``, ``final_conv``, ``conv_body_up``, ``toRGB``,
-    ``final_linear``, ``condition_scale``, ``condition_shift`` and ``stylegan_decoder``, and implement
-    :meth:`_body_first` / :meth:`_body_last` (the two plain convs, with their activation).
+    The defaults are the official class defaults; the released v1.3/v1.4 weights need
+    ``GFPGANv1Clean(512, channel_multiplier=2, fix_decoder=False, input_is_latent=True, different_w=True,
+    sft_half=True)`` = ``GFPGANv1CleanConfig.release().build()``.
+
+    Args:
+        out_size: output (and input) resolution, a power of two ≥ 8 (512 for the released models).
+        num_style_feat: dimension of the style codes.
+        channel_multiplier: width factor of resolutions ≥ 64 (2 for v1.2–v1.4).
+        decoder_load_path: StyleGAN2 prior checkpoint loaded into ``stylegan_decoder`` (see
+            :func:`gfplib.checkpoints.load_decoder_prior`; calling it after construction is clearer).
+        fix_decoder: freeze the prior (``requires_grad=False`` on every ``stylegan_decoder`` parameter).
+        num_mlp: layers of the prior's mapping network.
+        input_is_latent: the U-Net predicts w codes directly (skip the mapping network).
+        different_w: predict one code per prior layer (W+) instead of one shared code.
+        narrow: global width factor (toy models use e.g. 1/16).
+        sft_half: CS-SFT (modulate half of the channels) instead of SFT on all channels.
     """
 
-    stylegan_decoder: nn.Module
-
-    #: top-level attribute → part of the network, as the paper names them (for :meth:`count_parameters`)
-    PARTS = {
-        "conv_body_first": "U-Net", "conv_body_down": "U-Net", "final_conv": "U-Net", "conv_body_up": "U-Net",
-        "toRGB": "pyramid toRGB", "final_linear": "latent code mapping", "condition_scale": "CS-SFT heads",
-        "condition_shift": "CS-SFT heads", "stylegan_decoder": "StyleGAN2 prior",
-    }
-
-    def count_parameters(self, trainable_only: bool = False) -> Dict[str, int]:
-        """Parameters per part: U-Net, pyramid toRGB, latent code mapping, CS-SFT heads, StyleGAN2 prior."""
-        counts = {part: 0 for part in dict.fromkeys(self.PARTS.values())}
-        for name, p in self.named_parameters():
-            if trainable_only and not p.requires_grad:
-                continue
-            counts[self.PARTS[name.split(".", 1)[0]]] += p.numel()
-        return counts
-
-    def _init_plan(self, out_size: int, num_style_feat: int, channel_multiplier: float, input_is_latent: bool,
-                   different_w: bool, narrow: float, sft_half: bool) -> Dict[str, int]:
+    def __init__(self, out_size: int, num_style_feat: int = 512, channel_multiplier: float = 1,
+                 decoder_load_path: Optional[str] = None, fix_decoder: bool = True, num_mlp: int = 8,
+                 input_is_latent: bool = False, different_w: bool = False, narrow: float = 1,
+                 sft_half: bool = False) -> None:
+        super().__init__()
         self.out_size = out_size
-        self.log_size = check_out_size(out_size, minimum=8)  # at least one U-Net level (8×8)
+        self.log_size = log_size = check_out_size(out_size, minimum=8)  # at least one U-Net level (8×8)
         if num_style_feat < 1:
             raise ValueError(f"num_style_feat must be ≥ 1, got {num_style_feat}")
         self.num_style_feat = num_style_feat
         self.input_is_latent = input_is_latent
         self.different_w = different_w
         self.sft_half = sft_half
-        self.num_latent = self.log_size * 2 - 2  # W+ codes of the prior: 2 per resolution 4…out_size, minus one
-        channels = unet_channels(channel_multiplier, narrow)
-        decoder = {k: 2 * v for k, v in channels.items()}  # what the prior has if the plan is consistent
-        for i in range(2, self.log_size + 1):
+        self.num_latent = log_size * 2 - 2  # W+ codes of the prior: 2 per resolution 4…out_size, minus one
+        channels = unet_channels(channel_multiplier, narrow)  # half the prior's width at every resolution
+        check_sft_widths(channels, channel_multiplier, narrow, log_size)
+
+        first = channels[str(out_size)]
+        self.conv_body_first = nn.Conv2d(3, first, 1)
+        # encoder: ResBlocks out_size → 4
+        self.conv_body_down = nn.ModuleList()
+        in_channels = first
+        for i in range(log_size, 2, -1):
+            out_channels = channels[str(2 ** (i - 1))]
+            self.conv_body_down.append(ResBlock(in_channels, out_channels, mode="down"))
+            in_channels = out_channels
+        self.final_conv = nn.Conv2d(in_channels, channels["4"], 3, 1, 1)
+        # decoder: ResBlocks 4 → out_size
+        self.conv_body_up = nn.ModuleList()
+        in_channels = channels["4"]
+        for i in range(3, log_size + 1):
+            out_channels = channels[str(2**i)]
+            self.conv_body_up.append(ResBlock(in_channels, out_channels, mode="up"))
+            in_channels = out_channels
+        # pyramid outputs: 1×1 conv to RGB at every decoder resolution
+        self.toRGB = nn.ModuleList(nn.Conv2d(channels[str(2**i)], 3, 1) for i in range(3, log_size + 1))
+        # latent code mapping (Eq. 2): flattened 4×4 bottleneck → num_latent codes (W+) or one code
+        linear_out = self.num_latent * num_style_feat if different_w else num_style_feat
+        self.final_linear = nn.Linear(channels["4"] * 4 * 4, linear_out)
+        # the generative facial prior
+        self.stylegan_decoder = StyleGAN2GeneratorCSFT(out_size=out_size, num_style_feat=num_style_feat,
+                                                       num_mlp=num_mlp, channel_multiplier=channel_multiplier,
+                                                       narrow=narrow, sft_half=sft_half)
+        if decoder_load_path:
+            load_decoder_prior(self, decoder_load_path)
+        if fix_decoder:
+            freeze_decoder(self)
+        # SFT heads (Eq. 3): (α, β) for half of the prior's channels (= U-Net width) or for all (2× U-Net width)
+        self.condition_scale = nn.ModuleList()
+        self.condition_shift = nn.ModuleList()
+        for i in range(3, log_size + 1):
             c = channels[str(2**i)]
-            if c < 1:
-                raise ValueError(f"narrow={narrow}, channel_multiplier={channel_multiplier} leave the U-Net with "
-                                 f"{c} channels at {2**i}×{2**i}")
-        self._decoder_channels_expected = {k: decoder[k] for k in decoder}
-        return channels
-
-    def _check_decoder_channels(self) -> None:
-        """SFT needs prior width = 2 × U-Net width at every resolution (odd widths cannot be split in halves)."""
-        dec = self.stylegan_decoder.channels
-        for i in range(3, self.log_size + 1):
-            r = str(2**i)
-            if dec[r] != self._decoder_channels_expected[r]:
-                unet = self._decoder_channels_expected[r] // 2
-                raise ValueError(
-                    f"at {r}×{r} the prior has {dec[r]} channels but the U-Net {unet}; SFT needs the prior to be "
-                    f"exactly twice as wide (an even width): choose narrow and channel_multiplier so that every "
-                    f"layer width is even")
-        del self._decoder_channels_expected
-
-    def _body_first(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _body_last(self, feat: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def _check_input(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor (RGB in [-1, 1]), got dtype {x.dtype}")
-        if x.ndim != 4 or x.shape[1] != 3 or x.shape[2:] != (self.out_size, self.out_size):
-            raise ValueError(f"x must have shape (B, 3, {self.out_size}, {self.out_size}), got {tuple(x.shape)}; "
-                             f"resize aligned faces to out_size first")
+            sft_out = c if sft_half else 2 * c
+            self.condition_scale.append(nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.LeakyReLU(0.2, True),
+                                                      nn.Conv2d(c, sft_out, 3, 1, 1)))  # → α
+            self.condition_shift.append(nn.Sequential(nn.Conv2d(c, c, 3, 1, 1), nn.LeakyReLU(0.2, True),
+                                                      nn.Conv2d(c, sft_out, 3, 1, 1)))  # → β
 
     def degradation_removal(self, x: torch.Tensor, return_rgb: bool = True) -> DegradationRemovalOutput:
-        """Run the U-Net: encoder → latent code mapping → decoder with SFT conditions and pyramid RGBs.
+        """Run the U-Net (Eq. 1): encoder → latent code mapping → decoder with SFT conditions and pyramid RGBs.
 
         Args:
             x: degraded faces ``(B, 3, out_size, out_size)``, RGB in [-1, 1].
             return_rgb: also compute the intermediate RGB images (needed for the pyramid loss only).
         """
-        self._check_input(x)
+        check_input(x, self.out_size)
         encoder_feats, decoder_feats, conditions, out_rgbs = [], [], [], []
         # encoder: out_size → 4, halving the resolution in every ResBlock
-        feat = self._body_first(x)  # (B, C_out_size, out_size, out_size)
+        feat = F.leaky_relu_(self.conv_body_first(x), negative_slope=0.2)  # (B, C_out_size, out_size, out_size)
         for down in self.conv_body_down:
             feat = down(feat)  # (B, C_r, r, r) for r = out_size/2 … 4
             encoder_feats.append(feat)
-        feat = self._body_last(feat)  # F_latent   (B, C_4, 4, 4)
-        # latent code mapping: W = Linear(flatten(F_latent))
+        feat = F.leaky_relu_(self.final_conv(feat), negative_slope=0.2)  # F_latent   (B, C_4, 4, 4)
+        # latent code mapping: W = Linear(flatten(F_latent))   (Eq. 2)
         latent = self.final_linear(feat.flatten(1))  # (B, num_latent·F) or (B, F)
         if self.different_w:
             latent = latent.view(latent.shape[0], -1, self.num_style_feat)  # W+   (B, num_latent, F)
@@ -364,7 +388,7 @@ class GFPGANBase(nn.Module):
         for i, up in enumerate(self.conv_body_up):
             feat = up(feat + encoder_feats[-1 - i])  # skip connection, then ×2   (B, C_2r, 2r, 2r)
             decoder_feats.append(feat)
-            conditions.append(self.condition_scale[i](feat))  # α   (B, C_sft, 2r, 2r)
+            conditions.append(self.condition_scale[i](feat))  # α   (B, C_sft, 2r, 2r)   (Eq. 3)
             conditions.append(self.condition_shift[i](feat))  # β   (B, C_sft, 2r, 2r)
             if return_rgb:
                 out_rgbs.append(self.toRGB[i](feat))  # pyramid output ŷ_2r   (B, 3, 2r, 2r)
@@ -400,111 +424,11 @@ class GFPGANBase(nn.Module):
             return GFPGANLatentOutput(image, enc.out_rgbs, latent)
         return GFPGANOutput(image, enc.out_rgbs)
 
-    def _load_and_fix_decoder(self, decoder_load_path: Optional[str], fix_decoder: bool) -> None:
-        if decoder_load_path:
-            from gfplib.checkpoints import load_decoder_prior  # lazy: checkpoints does file I/O
+    def count_parameters(self, trainable_only: bool = False) -> Dict[str, int]:
+        # TODO remove: notebook 03 still calls model.count_parameters(); use gfplib.viz.count_parameters instead
+        from gfplib.viz import count_parameters
 
-            load_decoder_prior(self, decoder_load_path)
-        if fix_decoder:
-            from gfplib.checkpoints import freeze_decoder
-
-            freeze_decoder(self)
-
-
-def pyramid_targets(gt: torch.Tensor, num_levels: int) -> List[torch.Tensor]:
-    r"""Ground truth at the resolutions of the pyramid outputs, coarsest first (as ``out_rgbs``).
-
-    As in the official training code: repeated bilinear ×½ (``align_corners=False``) from the full-size ``gt``, so
-    ``targets[-1] = gt``. The pyramid restoration loss is :math:`\sum_r \lVert \hat y_r - y_r \rVert_1`.
-
-    Args:
-        gt: ``(B, 3, S, S)`` ground-truth faces.
-        num_levels: number of pyramid outputs (``log2(S) − 2`` for 8 … S).
-    """
-    if gt.ndim != 4 or gt.shape[-1] >> (num_levels - 1) < 1:
-        raise ValueError(f"gt of shape {tuple(gt.shape)} cannot give {num_levels} pyramid levels")
-    targets = [gt]
-    for _ in range(num_levels - 1):
-        targets.insert(0, F.interpolate(targets[0], scale_factor=0.5, mode="bilinear", align_corners=False))
-    return targets  # [(B, 3, S/2^(L-1), …), …, (B, 3, S, S)]
-
-
-def _sft_heads(channels: int, sft_out_channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), nn.LeakyReLU(0.2, True),
-                         nn.Conv2d(channels, sft_out_channels, 3, 1, 1))
-
-
-class GFPGANv1Clean(GFPGANBase):
-    """GFPGAN v1.2 / v1.3 / v1.4: clean U-Net + clean StyleGAN2 prior with CS-SFT.
-
-    The defaults are the official class defaults; the released v1.3/v1.4 weights need
-    ``GFPGANv1Clean(512, channel_multiplier=2, fix_decoder=False, input_is_latent=True, different_w=True,
-    sft_half=True)`` = ``GFPGANv1CleanConfig.release().build()``.
-
-    Args:
-        out_size: output (and input) resolution, a power of two ≥ 8 (512 for the released models).
-        num_style_feat: dimension of the style codes.
-        channel_multiplier: width factor of resolutions ≥ 64 (2 for v1.2–v1.4).
-        decoder_load_path: StyleGAN2 prior checkpoint loaded into ``stylegan_decoder`` (see
-            :func:`gfplib.checkpoints.load_decoder_prior`; calling it after construction is clearer).
-        fix_decoder: freeze the prior (``requires_grad=False`` on every ``stylegan_decoder`` parameter).
-        num_mlp: layers of the prior's mapping network.
-        input_is_latent: the U-Net predicts w codes directly (skip the mapping network).
-        different_w: predict one code per prior layer (W+) instead of one shared code.
-        narrow: global width factor (toy models use e.g. 1/16).
-        sft_half: CS-SFT (modulate half of the channels) instead of SFT on all channels.
-    """
-
-    def __init__(self, out_size: int, num_style_feat: int = 512, channel_multiplier: float = 1,
-                 decoder_load_path: Optional[str] = None, fix_decoder: bool = True, num_mlp: int = 8,
-                 input_is_latent: bool = False, different_w: bool = False, narrow: float = 1,
-                 sft_half: bool = False) -> None:
-        super().__init__()
-        channels = self._init_plan(out_size, num_style_feat, channel_multiplier, input_is_latent, different_w,
-                                   narrow, sft_half)
-        log_size = self.log_size
-        first = channels[str(out_size)]
-        self.conv_body_first = nn.Conv2d(3, first, 1)
-        # encoder: ResBlocks out_size → 4
-        self.conv_body_down = nn.ModuleList()
-        in_channels = first
-        for i in range(log_size, 2, -1):
-            out_channels = channels[str(2 ** (i - 1))]
-            self.conv_body_down.append(ResBlock(in_channels, out_channels, mode="down"))
-            in_channels = out_channels
-        self.final_conv = nn.Conv2d(in_channels, channels["4"], 3, 1, 1)
-        # decoder: ResBlocks 4 → out_size
-        self.conv_body_up = nn.ModuleList()
-        in_channels = channels["4"]
-        for i in range(3, log_size + 1):
-            out_channels = channels[str(2**i)]
-            self.conv_body_up.append(ResBlock(in_channels, out_channels, mode="up"))
-            in_channels = out_channels
-        # pyramid outputs: 1×1 conv to RGB at every decoder resolution
-        self.toRGB = nn.ModuleList(nn.Conv2d(channels[str(2**i)], 3, 1) for i in range(3, log_size + 1))
-        # latent code mapping: flattened 4×4 bottleneck → num_latent codes (W+) or one code
-        linear_out = self.num_latent * num_style_feat if different_w else num_style_feat
-        self.final_linear = nn.Linear(channels["4"] * 4 * 4, linear_out)
-        # the prior
-        self.stylegan_decoder = StyleGAN2GeneratorCSFT(out_size=out_size, num_style_feat=num_style_feat,
-                                                       num_mlp=num_mlp, channel_multiplier=channel_multiplier,
-                                                       narrow=narrow, sft_half=sft_half)
-        self._check_decoder_channels()
-        self._load_and_fix_decoder(decoder_load_path, fix_decoder)
-        # SFT heads: (α, β) for half of the prior's channels (= U-Net width) or for all of them (2× U-Net width)
-        self.condition_scale = nn.ModuleList()
-        self.condition_shift = nn.ModuleList()
-        for i in range(3, log_size + 1):
-            c = channels[str(2**i)]
-            sft_out = c if sft_half else 2 * c
-            self.condition_scale.append(_sft_heads(c, sft_out))
-            self.condition_shift.append(_sft_heads(c, sft_out))
-
-    def _body_first(self, x: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu_(self.conv_body_first(x), negative_slope=0.2)
-
-    def _body_last(self, feat: torch.Tensor) -> torch.Tensor:
-        return F.leaky_relu_(self.final_conv(feat), negative_slope=0.2)
+        return count_parameters(self, trainable_only=trainable_only)
 
 
 @dataclass(frozen=True)

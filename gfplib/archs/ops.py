@@ -47,7 +47,7 @@ from torch.nn import functional as F
 __all__ = [
     "stylegan2_channels", "make_resample_kernel", "upfirdn2d", "UpFirDnUpsample", "UpFirDnDownsample",
     "UpFirDnSmooth", "fused_leaky_relu", "FusedLeakyReLU", "ScaledLeakyReLU", "EqualLinear", "EqualConv2d",
-    "ConvLayer", "ResBlock", "to_channels_last",
+    "ConvLayer", "ResDownBlock", "to_channels_last",
 ]
 
 SQRT2 = math.sqrt(2.0)  # gain of the fused leaky ReLU
@@ -383,8 +383,11 @@ class ConvLayer(nn.Sequential):
         self.padding = padding
 
 
-class ResBlock(nn.Module):
-    """Residual block of the StyleGAN2 discriminator: ``(conv2↓(conv1(x)) + skip↓(x)) / √2``.
+class ResDownBlock(nn.Module):
+    """Residual block with FIR-blurred ÷2 downsampling: ``(conv2↓(conv1(x)) + skip↓(x)) / √2``.
+
+    The unit of the StyleGAN2 discriminator and of GFPGANv1's encoder (basicsr calls it ``ResBlock``; renamed here so
+    that it is not confused with the clean U-Net's :class:`gfplib.archs.gfpgan_clean.ResBlock`).
 
     Args:
         in_channels: input channels.
