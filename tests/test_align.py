@@ -1,4 +1,5 @@
 """gfplib.align: FFHQ 5-point alignment, paste-back, detectors, shipped demo landmarks (all offline)."""
+import dataclasses
 import hashlib
 import json
 
@@ -157,9 +158,8 @@ def test_retinaface_path_with_local_weights(monkeypatch, tmp_path, astronaut):
         net = RetinaFace(network_name="resnet50", half=False, device="cpu")
     torch.save({f"module.{k}": v for k, v in net.state_dict().items()}, tmp_path / "detection_Resnet50_Final.pth")
     entry = weights.REGISTRY["retinaface-resnet50"]
-    fake = weights.WeightEntry(entry.name, entry.filename, entry.url,
-                               weights.sha256_file(tmp_path / "detection_Resnet50_Final.pth"), "recorded", None,
-                               "random stand-in", "test", None)
+    stand_in = hashlib.sha256((tmp_path / "detection_Resnet50_Final.pth").read_bytes()).hexdigest()
+    fake = dataclasses.replace(entry, sha256=stand_in, size=None, notes="random stand-in")
     monkeypatch.setitem(weights.REGISTRY, "retinaface-resnet50", fake)
     monkeypatch.setenv("GFPLIB_CACHE", str(tmp_path))
     monkeypatch.setattr(align, "_DETECTORS", {})
@@ -218,9 +218,8 @@ def test_parsenet_paste_path_with_local_weights(monkeypatch, tmp_path, astronaut
     torch.manual_seed(0)
     torch.save(ParseNet(in_size=512, out_size=512, parsing_ch=19).state_dict(), tmp_path / "parsing_parsenet.pth")
     entry = weights.REGISTRY["parsenet"]
-    fake = weights.WeightEntry(entry.name, entry.filename, entry.url,
-                               weights.sha256_file(tmp_path / "parsing_parsenet.pth"), "recorded", None,
-                               "random stand-in", "test", None)
+    stand_in = hashlib.sha256((tmp_path / "parsing_parsenet.pth").read_bytes()).hexdigest()
+    fake = dataclasses.replace(entry, sha256=stand_in, size=None, notes="random stand-in")
     monkeypatch.setitem(weights.REGISTRY, "parsenet", fake)
     monkeypatch.setenv("GFPLIB_CACHE", str(tmp_path))
     monkeypatch.setattr(align, "_DETECTORS", {})

@@ -1,9 +1,16 @@
-"""gfplib.weights against a real HTTP server on 127.0.0.1 (no other host is ever contacted)."""
+"""gfplib.weights against a real HTTP server on 127.0.0.1 (no other host is ever contacted).
+
+Expected hashes come from ``hashlib`` over the bytes the test itself serves, from the NIST test vector, or from the
+published facts (../shared/spec/gfpgan_facts.md §2, data/README.md) — never from gfplib.
+"""
 import hashlib
 import http.server
 import io
+import os
+import re
 import socket
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,9 +19,11 @@ import torch
 from gfplib import weights
 from gfplib.weights import WeightEntry, WeightsDownloadError, WeightsError, WeightsHashError, WeightsNotFoundError
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 # ---------------------------------------------------------------------------------------------------------------------
-# A local file server: routes[path] = (body, mode), mode in {"ok", "truncate", "404"}; hits counts GETs per path.
+# A local file server: routes[path] = (body, mode), mode in {"ok", "truncate"}; unknown paths 404; hits counts GETs.
 # ---------------------------------------------------------------------------------------------------------------------
 class _Handler(http.server.BaseHTTPRequestHandler):
     routes: dict = {}
@@ -22,10 +31,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 (http.server API)
         self.hits[self.path] = self.hits.get(self.path, 0) + 1
-        body, mode = self.routes.get(self.path, (b"", "404"))
-        if mode == "404":
+        if self.path not in self.routes:
             self.send_error(404, "Not Found")
             return
+        body, mode = self.routes[self.path]
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         # "truncate": announce more bytes than are sent, then close the connection mid-transfer
@@ -33,8 +42,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         self.wfile.flush()
-        if mode == "truncate":
-            self.close_connection = True
+        self.close_connection = mode == "truncate"
 
     def log_message(self, *args):  # keep pytest output quiet
         pass
@@ -62,8 +70,7 @@ def server():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield base, Handler
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", Handler
     httpd.shutdown()
     httpd.server_close()
 
@@ -80,9 +87,12 @@ def _payload(n=300_000, seed=0):
     return bytes(torch.randint(0, 256, (n,), generator=g, dtype=torch.uint8).tolist())
 
 
+def _sha(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
 def _entry(name, url, body, **kw):
-    fields = dict(name=name, filename=f"{name}.pth", url=url, sha256=hashlib.sha256(body).hexdigest(),
-                  hash_source="third-party", size=len(body), description="test file", licence="test")
+    fields = dict(name=name, filename=f"{name}.pth", url=url, sha256=_sha(body), size=len(body), notes="test file")
     fields.update(kw)
     return WeightEntry(**fields)
 
@@ -92,38 +102,54 @@ def _files(d: Path):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Registry table
+# The table
 # ---------------------------------------------------------------------------------------------------------------------
-def test_registry_covers_official_files():
-    names = set(weights.REGISTRY)
-    assert {"gfpgan-v1", "gfpgan-v1.2", "gfpgan-v1.3", "gfpgan-v1.4", "stylegan2-512-prior", "arcface-resnet18",
-            "ffhq-components-512", "retinaface-resnet50", "parsenet", "vgg19"} <= names
-    for e in weights.list_weights():
-        assert e.shipped or e.url.startswith("https://")
-        if e.url:
-            assert e.url.rsplit("/", 1)[1] == e.filename  # the cached name is the release's file name
-        assert e.hash_source in weights.HASH_SOURCES
-    v14 = weights.REGISTRY["gfpgan-v1.4"]
-    assert v14.sha256 == "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad"
-    assert weights.REGISTRY["vgg19"].sha256_prefix == "dcbb9e9d" and weights.REGISTRY["vgg19"].sha256 is None
-    table = weights.weights_table()
-    assert all(n in table for n in names)
-    md = weights.weights_table(markdown=True).splitlines()
-    assert md[1] == "|---|---|---|---|---|" and len(md) == len(names) + 2
-    assert "local" not in weights.weights_table(local=False).splitlines()[0]
+_GH = "https://github.com/TencentARC/GFPGAN/releases/download"
+_FX = "https://github.com/xinntao/facexlib/releases/download"
+OFFICIAL = {  # name → (URL, sha256 or None), copied from ../shared/spec/gfpgan_facts.md §2
+    "gfpgan-v1": (f"{_GH}/v0.1.0/GFPGANv1.pth", None),
+    "gfpgan-v1.2": (f"{_GH}/v0.2.0/GFPGANCleanv1-NoCE-C2.pth", None),
+    "gfpgan-v1.3": (f"{_GH}/v1.3.0/GFPGANv1.3.pth", "c953a88f2727c85c3d9ae72e2bd4846bbaf59fe6972ad94130e23e7017524a70"),
+    "gfpgan-v1.4": (f"{_GH}/v1.3.0/GFPGANv1.4.pth", "e2cd4703ab14f4d01fd1383a8a8b266f9a5833dacee8e6a79d3bf21a1b6be5ad"),
+    "stylegan2-512-prior": (f"{_GH}/v0.1.0/StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth", None),
+    "ffhq-components-512": (f"{_GH}/v0.1.0/FFHQ_eye_mouth_landmarks_512.pth", None),
+    "arcface-resnet18": (f"{_GH}/v0.1.0/arcface_resnet18.pth", None),
+    "retinaface-resnet50": (f"{_FX}/v0.1.0/detection_Resnet50_Final.pth",
+                            "6d1de9c2944f2ccddca5f5e010ea5ae64a39845a86311af6fdf30841b0a5a16d"),
+    "parsenet": (f"{_FX}/v0.2.2/parsing_parsenet.pth",
+                 "3d558d8d0e42c20224f13cf5a29c79eba2d59913419f945545d8cf7b72920de2"),
+    "vgg19": ("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "dcbb9e9d"),  # torchvision's name prefix
+}
+
+
+def test_official_entries_are_the_published_ones():
+    for name, (url, sha) in OFFICIAL.items():
+        e = weights.get_entry(name)
+        assert (e.url, e.sha256) == (url, sha), name
+        assert e.filename == url.rsplit("/", 1)[1]  # cached under the release's own file name
+    assert weights.REGISTRY["gfpgan-v1.4"].size == weights.REGISTRY["gfpgan-v1.3"].size == 348_632_874
+
+
+def test_shipped_entries_match_their_files_and_data_readme():
+    readme = (REPO / "data" / "README.md").read_text()
+    shipped = [e for e in weights.REGISTRY.values() if e.shipped]
+    assert {"toy-prior-32", "toy-arcface", "toy-vgg"} <= {e.name for e in shipped}
+    for e in shipped:
+        body = (REPO / "data" / e.filename).read_bytes()
+        assert (_sha(body), len(body)) == (e.sha256, e.size), e.name
+        row = re.search(rf"^\| `{re.escape(e.filename)}`.*?`([0-9a-f]{{64}})`", readme, re.M)
+        assert row and row.group(1) == e.sha256, f"data/README.md lists another sha256 for {e.filename}"
 
 
 def test_entry_validation_and_unknown_name():
-    with pytest.raises(ValueError, match="hash_source"):
-        WeightEntry("x", "x.pth", "http://127.0.0.1/x.pth", None, "made-up", None, "", "")
-    with pytest.raises(ValueError, match="unpublished"):
-        WeightEntry("x", "x.pth", "http://127.0.0.1/x.pth", None, "third-party", None, "", "")
     with pytest.raises(ValueError, match="lowercase hex"):
-        WeightEntry("x", "x.pth", "http://127.0.0.1/x.pth", "ABC", "third-party", None, "", "")
+        WeightEntry("x", "x.pth", "http://127.0.0.1/x.pth", "ABCDEF12", None, "")
+    with pytest.raises(ValueError, match="lowercase hex"):
+        WeightEntry("x", "x.pth", "http://127.0.0.1/x.pth", "abc", None, "")  # too short to mean anything
+    with pytest.raises(ValueError, match="needs its sha256"):
+        WeightEntry("x", "x.pth", None, None, None, "")
     with pytest.raises(KeyError, match="gfpgan-v1.4"):
         weights.get_entry("gfpgan-v14")
-    with pytest.raises(ValueError, match="already exists"):
-        weights.register(weights.REGISTRY["vgg19"])
 
 
 def test_cache_dir_env(monkeypatch, tmp_path):
@@ -132,59 +158,95 @@ def test_cache_dir_env(monkeypatch, tmp_path):
     monkeypatch.delenv("GFPLIB_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
     assert weights.cache_dir() == tmp_path / "x" / "gfplib"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert weights.cache_dir() == tmp_path / "home" / ".cache" / "gfplib"
     assert weights.cache_dir(tmp_path / "y") == tmp_path / "y"
 
 
+def test_sha256_file(tmp_path):
+    (tmp_path / "abc").write_bytes(b"abc")  # FIPS 180-2 test vector
+    assert weights.sha256_file(tmp_path / "abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    body = _payload(2_500_000)  # more than two 1 MiB chunks
+    (tmp_path / "big").write_bytes(body)
+    assert weights.sha256_file(tmp_path / "big") == _sha(body)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
-# Downloads
+# Downloads and cache hits
 # ---------------------------------------------------------------------------------------------------------------------
-def test_good_file_cached_and_not_downloaded_twice(server, cache, monkeypatch):
+def test_good_file_downloaded_once_with_progress_bar(server, cache, monkeypatch, capsys):
     base, handler = server
     body = _payload()
     handler.routes["/good.pth"] = (body, "ok")
     entry = _entry("good", f"{base}/good.pth", body)
     monkeypatch.setenv("GFPLIB_CACHE", str(cache))
+    assert weights.local_path(entry) is None
     path = weights.fetch(entry, progress=True)
+    assert "good.pth" in capsys.readouterr().err  # the tqdm bar, labelled with the file name
     assert path == cache / "good.pth" and path.read_bytes() == body
+    assert _files(cache) == ["good.pth"]  # no temporary file left behind
+    assert weights.fetch(entry, progress=False) == path == weights.local_path(entry)  # cache hits
     assert handler.hits["/good.pth"] == 1
-    assert _files(cache) == ["good.pth", "good.pth.verified"]  # no temporary file left behind
-    assert weights.fetch(entry, progress=False) == path  # cache hit: verified, not downloaded again
-    assert weights.fetch(entry, progress=False, rehash=True) == path
-    assert handler.hits["/good.pth"] == 1
-    assert weights.local_path(entry) == path
-    # the cached copy is changed behind our back (same size): the hit is re-verified and refused
-    path.write_bytes(bytes([body[0] ^ 1]) + body[1:])
-    with pytest.raises(WeightsHashError, match="force=True"):
-        weights.fetch(entry, progress=False)
-    assert handler.hits["/good.pth"] == 1
-    # force=True downloads a fresh copy over it
-    assert weights.fetch(entry, progress=False, force=True).read_bytes() == body
+
+
+def test_corrupt_cached_file_is_refused(server, cache):
+    """Every cache hit is re-hashed, even when the file was swapped with the same size and time stamp."""
+    base, handler = server
+    body = _payload()
+    handler.routes["/good.pth"] = (body, "ok")
+    entry = _entry("good", f"{base}/good.pth", body)
+    path = weights.fetch(entry, cache_dir=cache, progress=False)
+    stamp = path.stat()
+    bad = bytes([body[0] ^ 1]) + body[1:]
+    path.write_bytes(bad)
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # as `cp -p` or unzip would leave it
+    for call in (weights.fetch, weights.local_path):
+        with pytest.raises(WeightsHashError, match="force=True") as err:
+            call(entry, cache_dir=cache)
+        assert str(path) in str(err.value) and _sha(bad) in str(err.value) and _sha(body) in str(err.value)
+    assert handler.hits["/good.pth"] == 1  # not replaced silently
+    assert weights.fetch(entry, cache_dir=cache, progress=False, force=True).read_bytes() == body
     assert handler.hits["/good.pth"] == 2
 
 
-def test_wrong_hash_leaves_nothing(server, cache):
+def test_wrong_hash_or_size_download_leaves_nothing(server, cache):
     base, handler = server
     body = _payload()
     handler.routes["/evil.pth"] = (body, "ok")
-    entry = _entry("evil", f"{base}/evil.pth", body, sha256=hashlib.sha256(b"something else").hexdigest())
-    with pytest.raises(WeightsHashError, match="nothing was cached"):
+    entry = _entry("evil", f"{base}/evil.pth", body, sha256=_sha(b"something else"))
+    with pytest.raises(WeightsHashError, match="nothing was cached") as err:
+        weights.fetch(entry, cache_dir=cache, progress=False)
+    msg = str(err.value)
+    assert f"{base}/evil.pth" in msg and _sha(body) in msg and _sha(b"something else") in msg
+    assert _files(cache) == []
+    entry = _entry("evil", f"{base}/evil.pth", body, size=len(body) + 1)  # right hash, wrong size
+    with pytest.raises(WeightsHashError, match=f"{len(body)} bytes"):
         weights.fetch(entry, cache_dir=cache, progress=False)
     assert _files(cache) == []
-    # wrong size with the right hash is refused as well
-    entry = _entry("evil", f"{base}/evil.pth", body, size=len(body) + 1)
-    with pytest.raises(WeightsHashError, match="size"):
-        weights.fetch(entry, cache_dir=cache, progress=False)
-    assert _files(cache) == []
+
+
+def test_force_keeps_the_old_file_when_the_new_download_is_bad(server, cache):
+    base, handler = server
+    body = _payload()
+    handler.routes["/f.pth"] = (body, "ok")
+    entry = _entry("f", f"{base}/f.pth", body)
+    path = weights.fetch(entry, cache_dir=cache, progress=False)
+    handler.routes["/f.pth"] = (body[::-1], "ok")
+    with pytest.raises(WeightsHashError):
+        weights.fetch(entry, cache_dir=cache, progress=False, force=True)
+    assert path.read_bytes() == body and _files(cache) == ["f.pth"]
 
 
 def test_truncated_transfer_leaves_nothing(server, cache):
     base, handler = server
     body = _payload()
     handler.routes["/cut.pth"] = (body, "truncate")
-    entry = _entry("cut", f"{base}/cut.pth", body, sha256=None, hash_source="unpublished", size=None)
+    # no hash and no size in the table: only the Content-Length check can notice
+    entry = _entry("cut", f"{base}/cut.pth", body, sha256=None, size=None)
     with pytest.raises(WeightsDownloadError, match="truncated") as err:
         weights.fetch(entry, cache_dir=cache, progress=False)
-    assert f"{len(body)}" in str(err.value) and str(cache / "cut.pth") in str(err.value)
+    assert f"received {len(body)} of {len(body) + 4096}" in str(err.value) and str(cache / "cut.pth") in str(err.value)
     assert _files(cache) == []
 
 
@@ -202,11 +264,9 @@ def test_connection_refused(cache):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/x.pth"
-    entry = _entry("refused", url, b"x")
     with pytest.raises(WeightsDownloadError, match="offline") as err:
-        weights.fetch(entry, cache_dir=cache, progress=False)
-    msg = str(err.value)
-    assert url in msg and str(cache / "refused.pth") in msg and "by hand" in msg
+        weights.fetch(_entry("refused", url, b"x"), cache_dir=cache, progress=False)
+    assert url in str(err.value) and str(cache / "refused.pth") in str(err.value) and "by hand" in str(err.value)
     assert _files(cache) == []
 
 
@@ -218,42 +278,47 @@ def test_offline(server, cache, monkeypatch):
         raise OSError(101, "Network is unreachable")
 
     monkeypatch.setattr(socket, "create_connection", no_network)
-    entry = _entry("good", f"{base}/good.pth", b"abc")
     with pytest.raises(WeightsDownloadError, match="Network is unreachable") as err:
-        weights.fetch(entry, cache_dir=cache, progress=False)
-    assert f"{base}/good.pth" in str(err.value) and str(cache / "good.pth") in str(err.value)
+        weights.fetch(_entry("good", f"{base}/good.pth", b"abc"), cache_dir=cache, progress=False)
+    msg = str(err.value)
+    assert f"{base}/good.pth" in msg and str(cache / "good.pth") in msg and "by hand" in msg
     assert handler.hits == {} and _files(cache) == []
 
 
-def test_unpublished_hash_recorded_on_first_download(server, cache):
+def test_unpublished_hash_recorded_on_first_use(server, cache):
     base, handler = server
     body = _payload(seed=1)
     handler.routes["/u.pth"] = (body, "ok")
-    entry = _entry("u", f"{base}/u.pth", body, sha256=None, hash_source="unpublished", size=None)
-    path = weights.fetch(entry, cache_dir=cache, progress=False)
+    entry = _entry("u", f"{base}/u.pth", body, sha256=None, size=None)
+    with pytest.warns(UserWarning, match="no published sha256"):
+        path = weights.fetch(entry, cache_dir=cache, progress=False)
     side = cache / "u.pth.sha256"
-    assert side.read_text().split() == [hashlib.sha256(body).hexdigest(), "u.pth"]
-    path.write_bytes(body[:-1] + bytes([body[-1] ^ 1]))  # changed later → refused against the recorded hash
-    with pytest.raises(WeightsHashError, match="recorded"):
-        weights.fetch(entry, cache_dir=cache, progress=False)
-    # a file placed by hand without a sidecar is recorded on first use, with a warning
-    side.unlink()
-    with pytest.warns(UserWarning, match="trust on first use"):
-        weights.fetch(entry, cache_dir=cache, progress=False)
-    assert side.is_file() and handler.hits["/u.pth"] == 1
+    assert side.read_text() == f"{_sha(body)}  u.pth\n"  # sha256sum -c format
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a recorded file is checked quietly
+        assert weights.fetch(entry, cache_dir=cache) == path
+    bad = body[:-1] + bytes([body[-1] ^ 1])
+    path.write_bytes(bad)
+    with pytest.raises(WeightsHashError, match=_sha(body)):
+        weights.fetch(entry, cache_dir=cache)
+    side.unlink()  # a file placed by hand without a record: recorded on first use, with a warning
+    with pytest.warns(UserWarning, match="no published sha256"):
+        weights.fetch(entry, cache_dir=cache)
+    assert side.read_text().split()[0] == _sha(bad)
+    with pytest.warns(UserWarning):  # force: downloaded again and recorded anew
+        weights.fetch(entry, cache_dir=cache, progress=False, force=True)
+    assert side.read_text().split()[0] == _sha(body) and handler.hits["/u.pth"] == 2
 
 
 def test_torchvision_prefix(server, cache):
     base, handler = server
     body = _payload(seed=2)
-    digest = hashlib.sha256(body).hexdigest()
     handler.routes["/p.pth"] = (body, "ok")
-    good = _entry("p", f"{base}/p.pth", body, sha256=None, sha256_prefix=digest[:8], hash_source="torchvision-prefix")
+    good = _entry("p", f"{base}/p.pth", body, sha256=_sha(body)[:8])
     assert weights.fetch(good, cache_dir=cache, progress=False).read_bytes() == body
-    bad_prefix = "0" * 8 if digest[:8] != "0" * 8 else "1" * 8
-    bad = _entry("q", f"{base}/p.pth", body, sha256=None, sha256_prefix=bad_prefix, hash_source="torchvision-prefix")
-    with pytest.raises(WeightsHashError, match="prefix"):
-        weights.fetch(bad, cache_dir=cache, progress=False)
+    wrong = "0" * 8 if _sha(body)[:8] != "0" * 8 else "1" * 8
+    with pytest.raises(WeightsHashError, match=wrong):
+        weights.fetch(_entry("q", f"{base}/p.pth", body, sha256=wrong), cache_dir=cache, progress=False)
     assert not (cache / "q.pth").exists()
 
 
@@ -263,8 +328,7 @@ def test_shipped_entry(tmp_path, monkeypatch):
     body = _payload(1000)
     (data / "toy" / "net.pt").write_bytes(body)
     monkeypatch.setenv("GFPLIB_DATA", str(data))
-    entry = WeightEntry("toy-net", "toy/net.pt", None, hashlib.sha256(body).hexdigest(), "recorded", len(body),
-                        "toy", "Apache-2.0")
+    entry = WeightEntry("toy-net", "toy/net.pt", None, _sha(body), len(body), "toy")
     assert entry.shipped and weights.fetch(entry) == data / "toy" / "net.pt"
     (data / "toy" / "net.pt").write_bytes(body[::-1])
     with pytest.raises(WeightsHashError, match="shipped file was modified"):
@@ -306,7 +370,7 @@ def test_load_state_dict_errors(tmp_path):
     torch.save({"epoch": 3, "lr": 0.1}, tmp_path / "meta.pth")
     with pytest.raises(WeightsError, match="not tensors"):
         weights.load_state_dict(tmp_path / "meta.pth")
-    with pytest.raises(WeightsNotFoundError, match="neither a registry name"):
+    with pytest.raises(WeightsNotFoundError, match="neither a weights table name"):
         weights.load_state_dict(tmp_path / "nope.pth")
     with pytest.raises(WeightsNotFoundError, match="gfpgan-v1.4"):
         weights.load_state_dict("gfpgan-v1_4")
@@ -324,7 +388,6 @@ def test_load_state_dict_by_name_downloads_once(server, cache, monkeypatch):
     assert list(sd) == ["w"] and torch.equal(sd["w"], w)
     weights.load_state_dict("test-net", cache_dir=cache)
     assert handler.hits["/net.pth"] == 1
-    assert "test-net" in weights.weights_table(cache=cache) and "cached" in weights.weights_table(cache=cache)
 
 
 def test_load_checkpoint_numpy(tmp_path):
