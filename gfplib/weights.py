@@ -28,11 +28,10 @@ To pin such a file for everybody, copy the warned hash into the table.
 Downloads stream (``urllib`` + a ``tqdm.auto`` progress bar) into a hidden temporary file in the cache folder, are
 checked (bytes received against ``Content-Length``, size, hash) and only then renamed (``os.replace``, atomic) to
 their final name; on any failure the temporary file is deleted, so the cache never holds a partial or wrong file.
-Every network failure raises :class:`WeightsDownloadError` naming the URL and where to put the file by hand.
-
-Using a file you already have: put it under its table file name in the cache folder — ``cache_dir=`` if given, else
-``$GFPLIB_CACHE``, else ``$XDG_CACHE_HOME/gfplib`` or ``~/.cache/gfplib`` (on Colab point ``GFPLIB_CACHE`` at a
-Google Drive folder). :func:`fetch` then checks it like a download. :func:`load_state_dict` also takes a plain path.
+Every network failure raises :class:`WeightsDownloadError` naming the URL and where to put the file by hand. The
+cache folder is ``cache_dir=``, else ``$GFPLIB_CACHE``, else ``$XDG_CACHE_HOME/gfplib`` or ``~/.cache/gfplib`` (on
+Colab, a Google Drive folder keeps files between sessions); a file you already have goes there under its table file
+name and is checked like a download. :func:`load_state_dict` also takes a plain path.
 
 Loading always uses ``torch.load(..., map_location="cpu", weights_only=True)``: no arbitrary pickled code runs.
 Taught in ``notebooks/02_face_data.ipynb`` and ``notebooks/04_stylegan2_prior.ipynb``.
@@ -137,13 +136,11 @@ REGISTRY: Dict[str, WeightEntry] = {e.name: e for e in (
                 "ArcFace ResNet-18 (128² gray in, 512-d out) for the identity loss. Apache-2.0 (TencentARC)"),
     WeightEntry("ffhq-components-512", "FFHQ_eye_mouth_landmarks_512.pth",
                 f"{_GFPGAN}/v0.1.0/FFHQ_eye_mouth_landmarks_512.pth", None, None,
-                "eye / mouth centre and half-size of every FFHQ 512² face (component loss). Apache-2.0 "
-                "(TencentARC), derived from FFHQ (images CC BY-NC-SA 4.0)"),
+                "eye / mouth boxes of every FFHQ 512² face. Apache-2.0 (TencentARC); from FFHQ (CC BY-NC-SA 4.0)"),
     WeightEntry("retinaface-resnet50", "detection_Resnet50_Final.pth",
                 f"{_FACEXLIB}/v0.1.0/detection_Resnet50_Final.pth",
                 "6d1de9c2944f2ccddca5f5e010ea5ae64a39845a86311af6fdf30841b0a5a16d", 109_497_761,
-                "RetinaFace ResNet-50 face detector + 5 landmarks. MIT (facexlib, biubug6/Pytorch_Retinaface); "
-                "third-party"),
+                "RetinaFace ResNet-50 detector + 5 landmarks. MIT (facexlib, biubug6/Pytorch_Retinaface); third-party"),
     WeightEntry("parsenet", "parsing_parsenet.pth", f"{_FACEXLIB}/v0.2.2/parsing_parsenet.pth",
                 "3d558d8d0e42c20224f13cf5a29c79eba2d59913419f945545d8cf7b72920de2", 85_331_193,
                 "ParseNet face parsing (19 classes): the paste-back mask. MIT (facexlib); third-party"),
@@ -162,14 +159,17 @@ REGISTRY: Dict[str, WeightEntry] = {e.name: e for e in (
 )}
 
 
+def _did_you_mean(name) -> str:
+    close = difflib.get_close_matches(str(name), list(REGISTRY), n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
 def get_entry(name: Union[str, WeightEntry]) -> WeightEntry:
     """The table row for ``name`` (an entry is returned unchanged); an unknown name suggests close ones."""
     if isinstance(name, WeightEntry):
         return name
     if name not in REGISTRY:
-        close = difflib.get_close_matches(str(name), list(REGISTRY), n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"unknown weights name {name!r}.{hint} Known names: {', '.join(REGISTRY)}")
+        raise KeyError(f"unknown weights name {name!r}.{_did_you_mean(name)} Known names: {', '.join(REGISTRY)}")
     return REGISTRY[name]
 
 
@@ -314,9 +314,8 @@ def _resolve(name_or_path: Union[PathLike, WeightEntry], cache: Optional[PathLik
         return fetch(name_or_path, cache_dir=cache)
     path = Path(name_or_path).expanduser()
     if not path.is_file():
-        close = difflib.get_close_matches(str(name_or_path), list(REGISTRY), n=3, cutoff=0.5)
-        hint = f" (did you mean the table name {', '.join(map(repr, close))}?)" if close else ""
-        raise WeightsNotFoundError(f"{name_or_path} is neither a weights table name nor an existing file{hint}")
+        raise WeightsNotFoundError(f"{name_or_path} is neither a weights table name nor an existing file."
+                                   f"{_did_you_mean(name_or_path)}")
     return path
 
 
