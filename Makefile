@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 HEADLESS := GFPLIB_STATIC_WIDGETS=1 MPLBACKEND=agg PYTHONHASHSEED=0
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: venv lab test test-py test-nb test-slow notebooks student bench clean-venv
+.PHONY: venv lab test test-py test-nb test-slow notebooks student bench mutate clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,14 @@ student:
 
 bench: venv
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# Mutation testing of the mathematical core (tools/mutate.py; not part of `make test`, ~1 h on 2 cores).
+# Runs on copies under $(MUTATE_DIR) and writes mutants/report.md. One group: make mutate GROUPS=losses
+MUTATE_DIR ?= /tmp/gfplib-mutate
+GROUPS ?=
+mutate: venv
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	MUTATE_DIR=$(MUTATE_DIR) $(BIN)/python tools/mutate.py $(GROUPS)
 
 clean-venv:
 	rm -rf $(VENV)

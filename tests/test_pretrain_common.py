@@ -72,6 +72,9 @@ def test_ema_beta_is_a_half_life_in_images():
     # ramp-up: h = min(h_0, r · images) = 0.05 · 1000 = 50 images → β = 0.5^(16/50)
     assert ema_beta(16, 1000, 10_000, 0.05) == pytest.approx(0.801070, abs=1e-6)
     assert ema_beta(16, 10**7, 10_000, 0.05) == pytest.approx(beta)  # ramp-up over: the plain half-life
+    # very early in the ramp-up the half-life is below one image: h = 0.05 · 10 = 0.5 → β = 0.5^(1/0.5) = 0.25
+    assert ema_beta(1, 10, 10_000, 0.05) == pytest.approx(0.25)
+    assert ema_beta(4, 0, 10_000, 0.05) == 0.0  # h = 0 at the very start: no averaging at all
 
 
 # ------------------------------------------------------------------------------------------- cosine schedule
@@ -125,8 +128,23 @@ def test_shuffled_batches_are_reproducible():
     assert torch.equal(g.get_state(), torch.Generator().manual_seed(0).get_state())  # no draw inside an epoch
 
 
+def test_one_step_per_epoch_still_reshuffles_every_epoch():
+    epochs = _epochs(n=6, batch_size=6, epochs=4, seed=2)  # the whole set is one batch
+    orders = [batches[0] for batches in epochs]
+    assert all(sorted(o) == list(range(6)) for o in orders)
+    assert all(a != b for a, b in zip(orders, orders[1:]))
+
+
 # ------------------------------------------------------------------------------------------- checkpoint files
 def test_checkpoints_are_named_by_images_seen_and_pruned(tmp_path):
+    for images in (24, 8, 16):
+        save_checkpoint({"images": images}, tmp_path / "three", images, keep=3)
+    assert latest_checkpoint(tmp_path / "three").name == "ckpt_000000024.pt"  # the most images, of three files
+    for images in (32, 40):
+        save_checkpoint({"images": images}, tmp_path / "default", images)
+    save_checkpoint({"images": 48}, tmp_path / "default", 48)
+    assert sorted(p.name for p in (tmp_path / "default").iterdir()) == [
+        "ckpt_000000040.pt", "ckpt_000000048.pt"]  # by default the newest two are kept
     for images in (8, 100, 16, 1_000_000):
         path = save_checkpoint({"images": images}, tmp_path / "run", images, keep=2)
         assert path.name == f"ckpt_{images:09d}.pt"
