@@ -22,13 +22,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 __all__ = ["VGGConfig", "VGGFeatureExtractor", "VGG19_LAYER_NAMES", "PERCEPTUAL_LAYER_WEIGHTS",
-           "IMAGENET_MEAN", "IMAGENET_STD", "build_vgg19_imagenet", "feature_distance"]
+           "IMAGENET_MEAN", "IMAGENET_STD", "vgg_from_state_dict", "build_vgg19_imagenet", "feature_distance"]
 
 #: ImageNet statistics of torchvision's classification networks (RGB, inputs in [0, 1]).
 IMAGENET_MEAN: Tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -90,7 +90,7 @@ class VGGFeatureExtractor(nn.Module):
 
     ``forward(x)`` with ``x`` of shape ``(B, 3, H, W)`` returns an ordered ``dict`` name → ``(B, C, H', W')``.
     Parameters are registered as ``features.<layer name>.weight``, e.g. ``features.conv1_1.weight``; torchvision's
-    index-based keys are renamed by :func:`build_vgg19_imagenet`.
+    index-based keys are renamed by :func:`vgg_from_state_dict`.
     """
 
     def __init__(self, layer_name_list: Sequence[str] = tuple(PERCEPTUAL_LAYER_WEIGHTS),
@@ -172,6 +172,40 @@ def torchvision_vgg19_to_named(state_dict: Dict[str, torch.Tensor]) -> "OrderedD
     return out
 
 
+def vgg_from_state_dict(state_dict: Mapping[str, torch.Tensor],
+                        layer_name_list: Sequence[str] = tuple(PERCEPTUAL_LAYER_WEIGHTS), use_input_norm: bool = True,
+                        range_norm: bool = True) -> VGGFeatureExtractor:
+    """The one VGG loader: a frozen :class:`VGGFeatureExtractor` holding ``state_dict``, its widths read from the weights.
+
+    Args:
+        state_dict: torchvision's ``vgg19`` keys (``features.<index>.weight``, e.g. the ImageNet file) or gfplib's
+            (``features.conv1_1.weight`` …, e.g. the toy net, whose ``mean`` / ``std`` buffers come along).
+        layer_name_list: the layers to return; only the network up to the deepest of them is built and loaded.
+        use_input_norm, range_norm: as in :class:`VGGFeatureExtractor`.
+
+    The block widths are the output channels of ``conv<b>_1``; the input statistics are the state dict's ``mean`` /
+    ``std`` if it has them, else ImageNet's.
+    """
+    named = dict(state_dict)
+    if not any(k.startswith("features.conv") for k in named):
+        named = torchvision_vgg19_to_named(named)
+    widths = tuple(int(named[f"features.conv{b}_1.weight"].shape[0]) if f"features.conv{b}_1.weight" in named
+                   else default for b, default in zip(range(1, 6), VGGConfig().widths))  # unbuilt blocks: any width
+    mean = tuple(named["mean"].flatten().tolist()) if "mean" in named else IMAGENET_MEAN
+    std = tuple(named["std"].flatten().tolist()) if "std" in named else IMAGENET_STD
+    net = VGGFeatureExtractor(layer_name_list, VGGConfig(widths=widths, mean=mean, std=std),
+                              use_input_norm=use_input_norm, range_norm=range_norm)
+    own = net.state_dict()
+    missing = [k for k in own if k.startswith("features.") and k not in named]
+    if missing:
+        raise KeyError(f"VGG state dict lacks {missing[:4]}{'…' if len(missing) > 4 else ''}")
+    for k, v in own.items():
+        if k in named and named[k].shape != v.shape:
+            raise ValueError(f"{k}: checkpoint shape {tuple(named[k].shape)} != network shape {tuple(v.shape)}")
+    net.load_state_dict({k: named.get(k, v) for k, v in own.items()}, strict=True)  # deeper layers: not built
+    return net
+
+
 def build_vgg19_imagenet(layer_name_list: Sequence[str] = tuple(PERCEPTUAL_LAYER_WEIGHTS),
                          state_dict: Optional[Dict[str, torch.Tensor]] = None,
                          use_input_norm: bool = True, range_norm: bool = True) -> VGGFeatureExtractor:
@@ -186,18 +220,7 @@ def build_vgg19_imagenet(layer_name_list: Sequence[str] = tuple(PERCEPTUAL_LAYER
         from gfplib import weights  # imported here: building a net with random weights needs no registry
 
         state_dict = weights.load_state_dict("vgg19", param_key=None)  # fetched (and hash-checked) first
-    net = VGGFeatureExtractor(layer_name_list, VGGConfig(), use_input_norm=use_input_norm, range_norm=range_norm)
-    named = torchvision_vgg19_to_named(state_dict)
-    own = net.state_dict()
-    named = {k: v for k, v in named.items() if k in own}  # layers deeper than needed are not built
-    missing = [k for k in own if k.startswith("features.") and k not in named]
-    if missing:
-        raise KeyError(f"VGG19 state dict lacks {missing[:4]}{'…' if len(missing) > 4 else ''}")
-    for k, v in named.items():
-        if v.shape != own[k].shape:
-            raise ValueError(f"{k}: checkpoint shape {tuple(v.shape)} != network shape {tuple(own[k].shape)}")
-    net.load_state_dict({**own, **named}, strict=True)
-    return net
+    return vgg_from_state_dict(state_dict, layer_name_list, use_input_norm=use_input_norm, range_norm=range_norm)
 
 
 def feature_distance(net: VGGFeatureExtractor, x: torch.Tensor, y: torch.Tensor,

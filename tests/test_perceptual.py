@@ -9,7 +9,7 @@ from torchvision.models import vgg as tv_vgg
 
 from gfplib.perceptual import (IMAGENET_MEAN, IMAGENET_STD, PERCEPTUAL_LAYER_WEIGHTS, VGG19_LAYER_NAMES, VGGConfig,
                                VGGFeatureExtractor, build_vgg19_imagenet, feature_distance,
-                               torchvision_vgg19_to_named)
+                               torchvision_vgg19_to_named, vgg_from_state_dict)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,31 @@ def test_vgg19_features_equal_torchvision_before_relu(tv_features):
                 torch.testing.assert_close(feats[name], h, rtol=1e-4, atol=1e-5)
                 assert (feats[name] < 0).any(), f"{name} must be read before its ReLU"
     assert feats["conv1_2"].shape == (2, 64, 32, 32) and feats["conv5_4"].shape == (2, 512, 2, 2)
+
+
+def test_one_loader_reads_widths_and_input_statistics_from_the_weights():
+    torch.manual_seed(3)
+    cfg = VGGConfig(widths=(3, 5, 6, 7, 9), mean=(0.1, 0.2, 0.3), std=(0.5, 0.25, 0.125))
+    src = VGGFeatureExtractor(("conv2_2", "conv5_4"), cfg)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    want = src(x)
+    named = src.state_dict()  # gfplib keys, with the mean/std buffers
+    index = {f"features.{VGG19_LAYER_NAMES.index(k.split('.')[1])}.{k.split('.')[2]}": v
+             for k, v in named.items() if k.startswith("features.")}  # torchvision keys: weights only
+    net = vgg_from_state_dict(named, ("conv2_2",))
+    assert net.config.widths == cfg.widths and not any(p.requires_grad for p in net.parameters())
+    assert net.config.mean == pytest.approx(cfg.mean) and net.config.std == pytest.approx(cfg.std)
+    assert torch.equal(net.mean, src.mean) and torch.equal(net.std, src.std)
+    assert list(net.features._modules)[-1] == "conv2_2"
+    assert torch.equal(net(x)["conv2_2"], want["conv2_2"])
+    net = vgg_from_state_dict(index, ("conv5_4",))
+    assert net.config.widths == cfg.widths and (net.config.mean, net.config.std) == (IMAGENET_MEAN, IMAGENET_STD)
+    net.load_state_dict({**net.state_dict(), "mean": named["mean"], "std": named["std"]})
+    assert torch.equal(net(x)["conv5_4"], want["conv5_4"])  # the same weights, read from torchvision's layout
+    with pytest.raises(KeyError, match="lacks"):
+        vgg_from_state_dict({k: v for k, v in named.items() if "conv2_2" not in k}, ("conv2_2",))
+    with pytest.raises(ValueError, match="conv1_2.weight: checkpoint shape"):
+        vgg_from_state_dict({**named, "features.conv1_2.weight": torch.zeros(3, 2, 3, 3)}, ("conv2_2",))
 
 
 def test_frozen_and_truncated():

@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -256,9 +256,3 @@ class Stopwatch:
     @property
     def elapsed(self) -> float:
         return self.previous + time.perf_counter() - self.start
-
-
-def batches(x: torch.Tensor, batch_size: int) -> Iterable[torch.Tensor]:
-    """Split a tensor along dim 0 into consecutive batches."""
-    for i in range(0, x.shape[0], batch_size):
-        yield x[i:i + batch_size]

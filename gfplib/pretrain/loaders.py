@@ -90,22 +90,12 @@ def load_feature_net(name: str = "toy-vgg",
     Both take RGB in [-1, 1] and return ``{layer: features}`` for ``layer_name_list``.
     """
     from gfplib import weights
-    from gfplib.perceptual import VGGConfig, VGGFeatureExtractor, build_vgg19_imagenet
+    from gfplib.perceptual import vgg_from_state_dict
 
-    if name == "vgg19":
-        return build_vgg19_imagenet(layer_name_list, weights.load_state_dict("vgg19", param_key=None))
-    if name != "toy-vgg":
+    param_keys = {"vgg19": None, "toy-vgg": "params"}  # torchvision's raw file; gfplib's {"params": …}
+    if name not in param_keys:
         raise KeyError(f"unknown feature network {name!r}; use 'toy-vgg' or 'vgg19'")
-    sd = weights.load_state_dict(name, param_key="params")
-    widths = tuple(int(sd[f"features.conv{b}_1.weight"].shape[0]) for b in range(1, 6))
-    cfg = VGGConfig(widths=widths, mean=tuple(sd["mean"].flatten().tolist()), std=tuple(sd["std"].flatten().tolist()))
-    net = VGGFeatureExtractor(layer_name_list, cfg)
-    own = net.state_dict()
-    missing = [k for k in own if k not in sd]
-    if missing:
-        raise KeyError(f"{name} lacks {missing[:4]}")
-    net.load_state_dict({k: sd[k] for k in own}, strict=True)  # deeper layers than requested are not built
-    return _frozen(net)
+    return _frozen(vgg_from_state_dict(weights.load_state_dict(name, param_key=param_keys[name]), layer_name_list))
 
 
 def load_toy_vgg(layer_name_list: Sequence[str] = ("conv1_2", "conv2_2", "conv3_4", "conv4_4", "conv5_4")):

@@ -326,7 +326,7 @@ class PriorTrainer:
         return float(state["wall_time"])
 
     @torch.no_grad()
-    def samples(self, truncation: float = 1.0) -> torch.Tensor:
+    def samples(self) -> torch.Tensor:
         self.G_ema.eval()
         return self.G_ema([self.sample_z.to(self.device)], randomize_noise=False).image
 
