@@ -75,13 +75,46 @@ def test_official_state_dict_loads_strictly(model_name):
 def test_configs_are_the_official_ones():
     for name, cfg in (("gfpganv1_clean", GFPGANv1CleanConfig.release()), ("gfpganv1", GFPGANv1Config.paper())):
         spec = json.loads((SPEC_DIR / f"{name}.json").read_text())["constructor_kwargs"]
-        got = cfg.kwargs()
-        got["resample_kernel"] = list(got.get("resample_kernel", ())) or spec.get("resample_kernel")
+        got = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.kwargs().items()}  # JSON has lists
+        assert set(spec) <= set(got), set(spec) - set(got)
         assert {k: got[k] for k in spec} == spec
+    assert GFPGANv1Config.paper().resample_kernel == (1, 3, 3, 1)  # the FIR blur of StyleGAN2
     # official class defaults (gfpganv1_clean_arch.py / gfpganv1_arch.py)
     default = GFPGANv1CleanConfig()
     assert (default.channel_multiplier, default.fix_decoder, default.input_is_latent, default.different_w,
             default.sft_half) == (1, True, False, False, False)
+
+
+# Channels of the degradation-removal U-Net per resolution at 512², read off the official state dicts
+# (tests/data/spec/*.json: conv_body_first / conv_body_down.*.conv2 / toRGB.* shapes) and written out here.
+OFFICIAL_UNET_CHANNELS = {
+    2: {"4": 256, "8": 256, "16": 256, "32": 256, "64": 256, "128": 128, "256": 64, "512": 32},  # v1.2–v1.4
+    1: {"4": 256, "8": 256, "16": 256, "32": 256, "64": 128, "128": 64, "256": 32, "512": 16},  # v1 (paper)
+}
+
+
+def _unet_channels_in_spec(name):
+    """U-Net width per resolution from the official state-dict shapes (output channels of each encoder level,
+    input channels of each pyramid toRGB)."""
+    shapes = {k: s for k, s, _ in json.loads((SPEC_DIR / f"{name}.json").read_text())["state_dict"]}
+    first = next(s for k, s in shapes.items() if k.startswith("conv_body_first") and k.endswith("weight"))
+    found = {"512": first[0]}
+    for i in range(7):  # conv_body_down.i halves 512 → 256 … 4
+        conv2 = next(s for k, s in shapes.items() if k.startswith(f"conv_body_down.{i}.conv2") and k.endswith("weight"))
+        found[str(512 >> (i + 1))] = conv2[0]
+    for i in range(7):  # toRGB.i reads the decoder features at 8 · 2^i
+        assert shapes[f"toRGB.{i}.weight"][1] == found[str(8 << i)]
+    return found
+
+
+@pytest.mark.parametrize("name, multiplier", [("gfpganv1_clean", 2), ("gfpganv1", 1)])
+def test_unet_channels_are_the_official_table(name, multiplier):
+    assert _unet_channels_in_spec(name) == OFFICIAL_UNET_CHANNELS[multiplier]
+    got = unet_channels(multiplier)
+    assert {k: got[k] for k in OFFICIAL_UNET_CHANNELS[multiplier]} == OFFICIAL_UNET_CHANNELS[multiplier]
+    assert got["1024"] == 16 * multiplier // 2  # the official table's last row: 16 · multiplier · ½
+    # narrow scales every width (the toy models: narrow 1/16)
+    assert unet_channels(multiplier, 1 / 16) == {k: v // 16 for k, v in got.items()}
 
 
 def test_parameter_counts_per_part_add_up_to_the_official_totals():
@@ -96,7 +129,7 @@ def test_parameter_counts_per_part_add_up_to_the_official_totals():
         assert sum(counts.values()) == spec["num_parameters"]
         assert counts["StyleGAN2 prior"] == prior[name]
         assert counts["latent code mapping"] == (256 * 4 * 4 + 1) * 16 * 512  # Linear(C_4·4·4 → 16 codes of 512)
-        channels = unet_channels(cfg.channel_multiplier)
+        channels = OFFICIAL_UNET_CHANNELS[cfg.channel_multiplier]
         assert counts["pyramid toRGB"] == sum(3 * channels[str(2**i)] + 3 for i in range(3, 10))  # 1×1 conv + bias
         trainable = count_parameters(net, trainable_only=True)
         assert sum(trainable.values()) == spec["num_trainable_parameters"]
@@ -120,7 +153,8 @@ def test_forward_shapes_and_pyramid(kind, size):
     assert image.shape == (2, 3, size, size)
     assert [tuple(r.shape) for r in out_rgbs] == [(2, 3, 2**i, 2**i) for i in range(3, 3 + levels)]
     assert no_rgbs == [] and torch.equal(image, image2)
-    ch = unet_channels(net.stylegan_decoder.channels["64"] / (256 / 16) if kind == "clean" else 1, 1 / 16)
+    # the toy U-Net (narrow 1/16): 1/16 of the official table; the v1 toy has channel multiplier 1, the clean one 2
+    ch = {"4": 16, "8": 16, "16": 16, "32": 16, "64": 8 if kind == "v1" else 16}
     assert [tuple(f.shape) for f in enc.encoder_feats] == [
         (2, ch[str(r)], r, r) for r in (2**i for i in range(int(math.log2(size)) - 1, 1, -1))]
     assert [tuple(f.shape) for f in enc.decoder_feats] == [(2, ch[str(2**i)], 2**i, 2**i) for i in range(3, 3 + levels)]
