@@ -20,8 +20,10 @@ then, as in the official training code (``FFHQDegradationDataset``), the result 
 δ ∈ [0, 20]/255, q ∈ [60, 100]); :func:`apply_degradation` replays a parameter set deterministically, and
 :func:`degrade` does both.
 
-Conventions: images are RGB, HWC, float32 in [0, 1] (uint8 input is accepted and converted). OpenCV's BGR order only
-matters for JPEG (its colour transform assumes BGR); :func:`jpeg_compress` converts at that boundary.
+Conventions: images are RGB, HWC, float32 in [0, 1] (uint8 input is accepted and converted). Every public function
+checks its image once, on entry, with :func:`as_float_image`. OpenCV's BGR order only matters for JPEG (its colour
+transform assumes BGR); :func:`jpeg_compress` converts at that boundary. A real face to try it on:
+:func:`gfplib.data.demo_face`.
 
 Taught in ``notebooks/01_degradation.ipynb`` (study note: "degradation model"; the degraded input is what the
 退化去除模块 / degradation removal module must undo).
@@ -43,7 +45,7 @@ __all__ = [
     "add_gaussian_noise",
     "jpeg_compress", "resize_to", "shift_colors", "to_gray", "adjust_brightness", "adjust_contrast",
     "adjust_saturation", "adjust_hue", "color_jitter", "quantize", "sample_params", "apply_degradation", "degrade",
-    "JITTER_OPS", "demo_face",
+    "JITTER_OPS",
 ]
 
 # Official reference size: FFHQ faces at 512×512, for which the blur ranges below were chosen.
@@ -64,6 +66,9 @@ def as_float_image(img: np.ndarray, name: str = "image") -> np.ndarray:
     Raises:
         TypeError: not an array, or an unsupported dtype.
         ValueError: wrong shape or channel count, empty, NaN/inf, or float values outside [0, 1].
+
+    Float values up to 1e-3 outside [0, 1] (rounding of an earlier step, e.g. a blur of white pixels giving
+    1.0000001) are accepted and passed on unchanged; a float32 image is returned as it is, not copied.
     """
     check_image(img, name=name, channels=3, dtypes=("uint8", "float32", "float64"))
     if img.dtype == np.uint8:
@@ -72,7 +77,7 @@ def as_float_image(img: np.ndarray, name: str = "image") -> np.ndarray:
     if lo < -1e-3 or hi > 1 + 1e-3:
         hint = " (it looks like 0–255 values: divide by 255 or pass uint8)" if hi > 2 else ""
         raise ValueError(f"{name} is a float image with values in [{lo:.4g}, {hi:.4g}]; expected [0, 1]{hint}")
-    return np.clip(img, 0.0, 1.0).astype(np.float32, copy=False)
+    return img.astype(np.float32, copy=False)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -126,18 +131,14 @@ def gaussian_kernel(kernel_size: int, sigma_x: float, sigma_y: Optional[float] =
 
 def blur(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """``y ⊛ k``: filter every channel with ``kernel`` (cv2.filter2D, reflect-101 borders), float32 ``(H, W, 3)``."""
-    x = as_float_image(img)
+    img = as_float_image(img)
     kernel = np.asarray(kernel)
     if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 == 0:
         raise ValueError(f"kernel must be a square 2-D array of odd size, got shape {kernel.shape}")
     if not np.isfinite(kernel).all():
         raise ValueError("kernel contains NaN or infinite values")
-    return _blur(x, kernel)
-
-
-def _blur(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     # filter2D computes a correlation; a centred Gaussian is point-symmetric, so it equals the convolution.
-    return cv2.filter2D(x, -1, kernel)  # y ⊛ k_σ
+    return cv2.filter2D(img, -1, kernel)  # y ⊛ k_σ
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -155,25 +156,18 @@ def downsampled_size(height: int, width: int, scale: float) -> Tuple[int, int]:
 
 def downsample(img: np.ndarray, scale: float) -> np.ndarray:
     """``↓_r``: bilinear (cv2.INTER_LINEAR) resize to ``(int(h // r), int(w // r))``; r < 1 enlarges."""
-    return _downsample(as_float_image(img), scale)
-
-
-def _downsample(x: np.ndarray, scale: float) -> np.ndarray:
-    h, w = downsampled_size(x.shape[0], x.shape[1], scale)
-    return cv2.resize(x, (w, h), interpolation=cv2.INTER_LINEAR)  # (y ⊛ k)↓_r
+    img = as_float_image(img)
+    h, w = downsampled_size(img.shape[0], img.shape[1], scale)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)  # (y ⊛ k)↓_r
 
 
 def resize_to(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     """Bilinear resize to ``size = (height, width)`` (the official "resize back to the original size" step)."""
-    x = as_float_image(img)
+    img = as_float_image(img)
     h, w = int(size[0]), int(size[1])
     if h < 1 or w < 1:
         raise ValueError(f"target size must be positive, got {size}")
-    return _resize_to(x, (h, w))
-
-
-def _resize_to(x: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    return cv2.resize(x, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -187,17 +181,13 @@ def add_gaussian_noise(img: np.ndarray, sigma: float, rng: np.random.Generator) 
         sigma: noise standard deviation on the 0–255 scale (GFPGAN draws it from [0, 20]).
         rng: source of the noise field.
     """
-    x = as_float_image(img)
+    img = as_float_image(img)
     if not sigma >= 0:
         raise ValueError(f"noise sigma must be >= 0 (on the 0-255 scale), got {sigma}")
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    return _add_gaussian_noise(x, sigma, rng)
-
-
-def _add_gaussian_noise(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    noise = rng.standard_normal(x.shape, dtype=np.float32) * np.float32(sigma / 255.0)  # n_δ, δ = σ/255
-    return np.clip(x + noise, 0.0, 1.0)  # (y ⊛ k)↓_r + n_δ
+    noise = rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma / 255.0)  # n_δ, δ = σ/255
+    return np.clip(img + noise, 0.0, 1.0)  # (y ⊛ k)↓_r + n_δ
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -215,15 +205,11 @@ def jpeg_compress(img: np.ndarray, quality: float) -> np.ndarray:
         img: RGB image.
         quality: JPEG quality in [0, 100] (GFPGAN draws it from [60, 100]).
     """
-    x = as_float_image(img)
+    img = as_float_image(img)
     if not 0 <= quality <= 100:
         raise ValueError(f"JPEG quality must be in [0, 100], got {quality}")
-    return _jpeg_compress(x, quality)
-
-
-def _jpeg_compress(x: np.ndarray, quality: float) -> np.ndarray:
     q = int(round(float(quality)))
-    bgr = np.ascontiguousarray(np.rint(x[..., ::-1] * 255.0).astype(np.uint8))  # RGB float → BGR uint8
+    bgr = np.ascontiguousarray(np.rint(img[..., ::-1] * 255.0).astype(np.uint8))  # RGB float → BGR uint8
     ok, buf = cv2.imencode(".jpg", bgr, [int(cv2.IMWRITE_JPEG_QUALITY), q])
     if not ok:
         raise RuntimeError("OpenCV failed to encode the image as JPEG")
@@ -239,25 +225,17 @@ def shift_colors(img: np.ndarray, offset: Sequence[float]) -> np.ndarray:
     off = np.asarray(offset, dtype=np.float32).reshape(-1)
     if off.shape != (3,):
         raise ValueError(f"offset must have 3 values (R, G, B), got {off.shape[0]}")
-    return _shift_colors(as_float_image(img), off)
+    return np.clip(as_float_image(img) + off, 0.0, 1.0)
 
 
-def _shift_colors(x: np.ndarray, off: np.ndarray) -> np.ndarray:
-    return np.clip(x + np.asarray(off, dtype=np.float32), 0.0, 1.0)
-
-
-def _luma(x: np.ndarray) -> np.ndarray:
+def _luma(img: np.ndarray) -> np.ndarray:
     """ITU-R 601 luma as torchvision computes it, ``(H, W)``."""
-    return 0.2989 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+    return 0.2989 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
 
 
 def to_gray(img: np.ndarray) -> np.ndarray:
     """Gray version replicated to 3 channels (cv2 RGB→GRAY: 0.299 R + 0.587 G + 0.114 B), ``(H, W, 3)``."""
-    return _to_gray(as_float_image(img))
-
-
-def _to_gray(x: np.ndarray) -> np.ndarray:
-    g = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)
+    g = cv2.cvtColor(as_float_image(img), cv2.COLOR_RGB2GRAY)
     return np.repeat(g[..., None], 3, axis=2)
 
 
@@ -265,43 +243,27 @@ def _blend(a: np.ndarray, b, ratio: float) -> np.ndarray:
     return np.clip(ratio * a + (1.0 - ratio) * b, 0.0, 1.0).astype(np.float32)
 
 
-def _brightness(x: np.ndarray, factor: float) -> np.ndarray:
-    return _blend(x, 0.0, factor)  # f · x
-
-
-def _contrast(x: np.ndarray, factor: float) -> np.ndarray:
-    return _blend(x, np.float32(_luma(x).mean()), factor)  # f · x + (1 − f) · mean(gray(x))
-
-
-def _saturation(x: np.ndarray, factor: float) -> np.ndarray:
-    return _blend(x, _luma(x)[..., None], factor)  # f · x + (1 − f) · gray(x)
-
-
-def _hue(x: np.ndarray, factor: float) -> np.ndarray:
-    hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV)  # float input: H in degrees [0, 360), S, V in [0, 1]
-    hsv[..., 0] = np.mod(hsv[..., 0] + np.float32(360.0 * factor), np.float32(360.0))  # h ← (h + Δh) mod 1 turn
-    return np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), 0.0, 1.0)
-
-
 def adjust_brightness(img: np.ndarray, factor: float) -> np.ndarray:
     """Multiply by ``factor`` and clip (torchvision ``adjust_brightness`` on float images)."""
     if factor < 0:
         raise ValueError(f"brightness factor must be >= 0, got {factor}")
-    return _brightness(as_float_image(img), factor)
+    return _blend(as_float_image(img), 0.0, factor)  # f · img
 
 
 def adjust_contrast(img: np.ndarray, factor: float) -> np.ndarray:
     """Blend with the image's mean gray level (torchvision ``adjust_contrast``)."""
     if factor < 0:
         raise ValueError(f"contrast factor must be >= 0, got {factor}")
-    return _contrast(as_float_image(img), factor)
+    img = as_float_image(img)
+    return _blend(img, np.float32(_luma(img).mean()), factor)  # f · img + (1 − f) · mean(gray(img))
 
 
 def adjust_saturation(img: np.ndarray, factor: float) -> np.ndarray:
     """Blend with the per-pixel gray image: 0 → gray, 1 → unchanged (torchvision ``adjust_saturation``)."""
     if factor < 0:
         raise ValueError(f"saturation factor must be >= 0, got {factor}")
-    return _saturation(as_float_image(img), factor)
+    img = as_float_image(img)
+    return _blend(img, _luma(img)[..., None], factor)  # f · img + (1 − f) · gray(img)
 
 
 def adjust_hue(img: np.ndarray, factor: float) -> np.ndarray:
@@ -311,12 +273,13 @@ def adjust_hue(img: np.ndarray, factor: float) -> np.ndarray:
     """
     if not -0.5 <= factor <= 0.5:
         raise ValueError(f"hue factor must be in [-0.5, 0.5], got {factor}")
-    return _hue(as_float_image(img), factor)
+    hsv = cv2.cvtColor(as_float_image(img), cv2.COLOR_RGB2HSV)  # float input: H in degrees [0, 360), S, V in [0, 1]
+    hsv[..., 0] = np.mod(hsv[..., 0] + np.float32(360.0 * factor), np.float32(360.0))  # h ← (h + Δh) mod 1 turn
+    return np.clip(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), 0.0, 1.0)
 
 
-_ADJUST = {"brightness": _brightness, "contrast": _contrast, "saturation": _saturation, "hue": _hue}
-_CHECK = {"brightness": (0.0, math.inf), "contrast": (0.0, math.inf), "saturation": (0.0, math.inf),
-          "hue": (-0.5, 0.5)}
+_ADJUST = {"brightness": adjust_brightness, "contrast": adjust_contrast, "saturation": adjust_saturation,
+           "hue": adjust_hue}
 
 
 def color_jitter(img: np.ndarray, order: Sequence[str], brightness: float = 1.0, contrast: float = 1.0,
@@ -331,25 +294,16 @@ def color_jitter(img: np.ndarray, order: Sequence[str], brightness: float = 1.0,
     if sorted(order) != sorted(JITTER_OPS):
         raise ValueError(f"order must be a permutation of {JITTER_OPS}, got {tuple(order)}")
     factors = {"brightness": brightness, "contrast": contrast, "saturation": saturation, "hue": hue}
-    for op, value in factors.items():
-        if not _CHECK[op][0] <= value <= _CHECK[op][1]:
-            raise ValueError(f"{op} factor {value} is outside [{_CHECK[op][0]}, {_CHECK[op][1]}]")
-    return _color_jitter(as_float_image(img), order, factors)
-
-
-def _color_jitter(x: np.ndarray, order: Sequence[str], factors: dict) -> np.ndarray:
+    img = as_float_image(img)
     for op in order:
-        x = _ADJUST[op](x, factors[op])
-    return x
+        img = _ADJUST[op](img, factors[op])
+    return img
 
 
 def quantize(img: np.ndarray) -> np.ndarray:
     """Round to the 256 levels of an 8-bit image and clip: ``clip(round(255 x), 0, 255) / 255``."""
-    return _quantize(as_float_image(img))
-
-
-def _quantize(x: np.ndarray) -> np.ndarray:
-    return (np.clip(np.rint(x * np.float32(255.0)), 0, 255) / np.float32(255.0)).astype(np.float32, copy=False)
+    img = as_float_image(img)
+    return (np.clip(np.rint(img * np.float32(255.0)), 0, 255) / np.float32(255.0)).astype(np.float32, copy=False)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -547,22 +501,19 @@ def apply_degradation(gt: np.ndarray, params: DegradationParams, return_steps: b
         ``lq`` float32 ``(H, W, 3)`` in [0, 1], or :class:`DegradationSteps` when ``return_steps``.
     """
     y = as_float_image(gt, "gt")  # (H, W, 3) clean face y
-    h, w = y.shape[:2]
-    # the public blocks validate their input; here it was validated once, so the unchecked versions run
-    blurred = _blur(y, params.kernel())  # y ⊛ k_σ
-    small = _downsample(blurred, params.scale)  # (y ⊛ k_σ)↓_r
-    noisy = _add_gaussian_noise(small, params.noise_sigma, np.random.default_rng(params.noise_seed))  # + n_δ
-    jpeg = _jpeg_compress(noisy, params.jpeg_quality)  # x = [(y ⊛ k_σ)↓_r + n_δ]_JPEG_q
-    out = back = _resize_to(jpeg, (h, w))
+    blurred = blur(y, params.kernel())  # y ⊛ k_σ
+    small = downsample(blurred, params.scale)  # (y ⊛ k_σ)↓_r
+    noisy = add_gaussian_noise(small, params.noise_sigma, np.random.default_rng(params.noise_seed))  # + n_δ
+    jpeg = jpeg_compress(noisy, params.jpeg_quality)  # x = [(y ⊛ k_σ)↓_r + n_δ]_JPEG_q
+    out = back = resize_to(jpeg, y.shape[:2])  # back to the input size
     if params.color_shift is not None:
-        out = _shift_colors(out, params.color_shift)
+        out = shift_colors(out, params.color_shift)
     if params.gray:
-        out = _to_gray(out)
+        out = to_gray(out)
     if params.jitter_order is not None:
-        factors = {"brightness": params.brightness, "contrast": params.contrast, "saturation": params.saturation,
-                   "hue": params.hue}
-        out = _color_jitter(out, params.jitter_order, factors)
-    lq = _quantize(out)  # x, on the 8-bit grid
+        out = color_jitter(out, params.jitter_order, params.brightness, params.contrast, params.saturation,
+                           params.hue)
+    lq = quantize(out)  # x, on the 8-bit grid
     if return_steps:
         return DegradationSteps(y, blurred, small, noisy, jpeg, back, lq)
     return lq
@@ -581,25 +532,13 @@ def degrade(gt: np.ndarray, rng: np.random.Generator,
         ``DegradationResult(lq, params)``. When ``params.gray`` is set, the official training code may also turn the
         ground truth gray (its ``gt_gray`` option); that is left to the caller.
     """
-    x = as_float_image(gt, "gt")
-    if x.shape[:2] != (cfg.size, cfg.size):
-        raise ValueError(f"gt is {x.shape[0]}x{x.shape[1]} but the config is calibrated for {cfg.size}x{cfg.size} "
+    y = as_float_image(gt, "gt")
+    if y.shape[:2] != (cfg.size, cfg.size):
+        raise ValueError(f"gt is {y.shape[0]}x{y.shape[1]} but the config is calibrated for {cfg.size}x{cfg.size} "
                          f"faces: use DegradationConfig.for_size(n) for n x n faces")
     params = sample_params(rng, cfg)
-    return DegradationResult(apply_degradation(x, params), params)
+    return DegradationResult(apply_degradation(y, params), params)
 
 
-def demo_face(size: int = 512) -> np.ndarray:
-    """A real face for demonstrations: astronaut Eileen Collins, cropped to her face and resized to ``size``².
-
-    The photograph is ``skimage.data.astronaut()`` (NASA, public domain), shipped inside scikit-image, so nothing
-    is downloaded. The crop (rows 5:225, columns 117:337 of the 512² photo) puts the eyes near the height of the FFHQ
-    alignment template; it is not a landmark-based alignment. Returns uint8 RGB ``(size, size, 3)``.
-    """
-    from skimage import data
-
-    if not isinstance(size, (int, np.integer)) or size < 8:
-        raise ValueError(f"size must be an integer >= 8, got {size!r}")
-    crop = data.astronaut()[5:225, 117:337]  # (220, 220, 3) RGB uint8
-    interp = cv2.INTER_AREA if size < crop.shape[0] else cv2.INTER_CUBIC
-    return cv2.resize(np.ascontiguousarray(crop), (int(size), int(size)), interpolation=interp)
+# Moved to gfplib.data; this alias goes once the notebooks import it from there.
+from gfplib.data.demo import demo_face  # noqa: E402,F401

@@ -5,8 +5,9 @@ GFPGAN's networks see RGB float32 tensors in NCHW layout with values in [-1, 1]:
 .. math::  t = \\frac{x / 255 - 0.5}{0.5}, \\qquad x = \\operatorname{round}\\big(255 \\cdot \\tfrac{\\operatorname{clamp}(t, -1, 1) + 1}{2}\\big)
 
 OpenCV reads photos as uint8 HWC in BGR order, matplotlib shows uint8 (or float [0, 1]) HWC in RGB order.
-:func:`img2tensor` and :func:`tensor2img` are the only places where those conventions meet; both check their input
-and raise a clear ``ValueError`` / ``TypeError`` instead of returning a silently wrong picture.
+:func:`normalize` and :func:`denormalize` are the package's one pair of value conversions (any layout);
+:func:`img2tensor` and :func:`tensor2img` add the layout and channel order of NumPy images, check their input and
+raise a clear ``ValueError`` / ``TypeError`` instead of returning a silently wrong picture.
 
 Used by every notebook, first in ``notebooks/00_overview.ipynb``.
 """
@@ -20,7 +21,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    "seed_everything", "pick_device", "check_image", "img2tensor", "tensor2img", "on_colab", "data_dir",
+    "seed_everything", "pick_device", "check_image", "normalize", "denormalize", "img2tensor", "tensor2img", "on_colab",
+    "data_dir",
 ]
 
 
@@ -108,6 +110,31 @@ def check_image(img: np.ndarray, *, name: str = "image", channels: Union[int, Se
     return img
 
 
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] or float [0, 1] tensor (any shape) → float32 in [-1, 1]: ``t = (x / 255 − 0.5) / 0.5``.
+
+    The official ``normalize(img, mean=0.5, std=0.5)`` after scaling to [0, 1]. Returns a new tensor (the input is
+    never modified). For uint8 input the result equals ``x / 127.5 − 1`` bit for bit.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor, got {type(x).__name__}")
+    if x.dtype == torch.uint8:
+        t = x.float().div_(255.0)  # [0, 1]
+    elif x.is_floating_point():
+        t = x.to(torch.float32, copy=True)
+    else:
+        raise TypeError(f"expected a uint8 or floating-point tensor, got dtype {x.dtype}")
+    return t.sub_(0.5).div_(0.5)  # t = (x − 0.5) / 0.5 → [-1, 1]
+
+
+def denormalize(t: torch.Tensor) -> torch.Tensor:
+    """Float tensor in [-1, 1] (any shape) → uint8 [0, 255]: ``round(255 · (clamp(t, −1, 1) + 1) / 2)``.
+
+    Values outside [-1, 1] are clamped (as GFPGAN's inference does); halves round to even.
+    """
+    return ((t.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
 def img2tensor(img: np.ndarray, *, bgr: bool = True) -> torch.Tensor:
     """uint8 image(s) ``(H, W, 3)`` or ``(N, H, W, 3)`` → float32 tensor ``(N, 3, H, W)`` in [-1, 1], RGB order.
 
@@ -121,15 +148,15 @@ def img2tensor(img: np.ndarray, *, bgr: bool = True) -> torch.Tensor:
         return torch.cat([img2tensor(im, bgr=bgr) for im in img])
     check_image(img, channels=3, dtypes=("uint8",))
     x = img[..., ::-1] if bgr else img
-    t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1).float().div_(255.0)  # (3, H, W) in [0, 1]
-    return t.sub_(0.5).div_(0.5).unsqueeze(0)  # t = (x - 0.5) / 0.5 → [-1, 1]
+    return normalize(torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)).unsqueeze(0)  # (1, 3, H, W)
 
 
 def tensor2img(t: torch.Tensor, *, bgr: bool = True) -> np.ndarray:
     """Float tensor ``(3, H, W)`` or ``(N, 3, H, W)`` in [-1, 1] → uint8 ``(H, W, 3)`` or ``(N, H, W, 3)``.
 
-    Values are clamped to [-1, 1] (as GFPGAN's inference does), mapped to [0, 255] and rounded. ``bgr=True`` returns
-    OpenCV order (for ``cv2.imwrite``), ``bgr=False`` RGB order (for ``plt.imshow``).
+    Values are clamped to [-1, 1] (as GFPGAN's inference does), mapped to [0, 255] and rounded
+    (:func:`denormalize`). ``bgr=True`` returns OpenCV order (for ``cv2.imwrite``), ``bgr=False`` RGB order (for
+    ``plt.imshow``).
     """
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor, got {type(t).__name__}")
@@ -142,8 +169,7 @@ def tensor2img(t: torch.Tensor, *, bgr: bool = True) -> np.ndarray:
     t = t.detach()
     if torch.isnan(t).any():
         raise ValueError("tensor contains NaN values")
-    x = ((t.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()  # (.., 3, H, W) in [0, 255]
-    x = x.movedim(-3, -1).numpy()  # (.., H, W, 3)
+    x = denormalize(t).cpu().movedim(-3, -1).numpy()  # (.., H, W, 3) in [0, 255]
     if bgr:
         x = x[..., ::-1]
     return np.ascontiguousarray(x)

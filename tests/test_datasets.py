@@ -109,7 +109,10 @@ def test_return_params_and_collate():
     for gt_gray in (True, False):
         s = ToyFaceDataset(CFG, length=2, degradation=gray, gt_gray=gt_gray)[0]
         assert torch.equal(s["lq"][0], s["lq"][1])  # gray LQ
-        assert torch.equal(s["gt"][0], s["gt"][2]) == gt_gray  # official gt_gray pairs it with a gray GT
+        assert torch.equal(s["gt"][0], s["gt"][2]) == gt_gray  # gt_gray=True pairs it with a gray GT
+    # official default (gt_gray commented out in train_gfpgan_v1.yml): a gray LQ keeps its colour GT
+    s = ToyFaceDataset(CFG, length=2, degradation=gray)[0]
+    assert torch.equal(s["lq"][0], s["lq"][1]) and not torch.equal(s["gt"][0], s["gt"][2])
     with pytest.raises(ValueError, match="DegradationConfig.for_size"):
         ToyFaceDataset(CFG, degradation=DegradationConfig())  # calibrated for 512², images are 32²
 
@@ -173,6 +176,10 @@ def test_folder_dataset_resizes_and_works_without_boxes(tmp_path):
     assert s["gt_path"].endswith("00001.png")
     batch = next(iter(DataLoader(ds, batch_size=2, num_workers=0)))
     assert batch["lq"].shape == (2, 3, 32, 32)
+    gray = dataclasses.replace(DegradationConfig.for_size(32), gray_prob=1.0)
+    for kw, gray_gt in (({}, False), ({"gt_gray": True}, True)):  # official default: the GT keeps its colour
+        s = FFHQFolderDataset(root, out_size=32, use_hflip=False, degradation=gray, **kw)[1]
+        assert torch.equal(s["lq"][0], s["lq"][2]) and torch.equal(s["gt"][0], s["gt"][2]) == gray_gt
 
 
 def test_folder_dataset_errors(tmp_path):

@@ -11,17 +11,18 @@ import torch
 import torchvision.transforms.functional as TF
 
 from gfplib import degradation as D
+from gfplib.data import demo_face
 from gfplib.viz import psnr
 
 
 @pytest.fixture(scope="module")
 def face512():
-    return D.demo_face(512)
+    return demo_face(512)
 
 
 @pytest.fixture(scope="module")
 def face64():
-    return D.demo_face(64)
+    return demo_face(64)
 
 
 # ---------------------------------------------------------------------------------------------------- kernel
@@ -314,8 +315,8 @@ def test_apply_degradation_steps_follow_the_formula(face64):
     p = D.DegradationParams(kernel_size=7, kernel_type="aniso", sigma_x=1.0, sigma_y=0.5, theta=0.3, scale=2.0,
                             noise_sigma=5.0, noise_seed=11, jpeg_quality=75)
     s = D.apply_degradation(face64, p, return_steps=True)
-    x = face64.astype(np.float32) / 255
-    blurred = D.blur(x, D.gaussian_kernel(7, 1.0, 0.5, 0.3))
+    y = face64.astype(np.float32) / 255
+    blurred = D.blur(y, D.gaussian_kernel(7, 1.0, 0.5, 0.3))
     small = D.downsample(blurred, 2.0)
     noisy = D.add_gaussian_noise(small, 5.0, np.random.default_rng(11))
     jpeg = D.jpeg_compress(noisy, 75)
@@ -368,7 +369,7 @@ def test_degrade_checks_size_and_rng(face64):
 
 
 def test_demo_face():
-    f = D.demo_face(128)
+    f = demo_face(128)
     assert f.shape == (128, 128, 3) and f.dtype == np.uint8
     assert 60 < f.mean() < 200 and f.std() > 30  # a real photo, not a blank
 
@@ -394,6 +395,16 @@ def test_demo_face():
 def test_bad_images_raise_clear_errors(fn, bad, exc, msg):
     with pytest.raises(exc, match=msg):
         fn(bad)
+
+
+def test_as_float_image_converts_uint8_and_passes_checked_float32_through():
+    u8 = np.array([[[0, 51, 255]]], np.uint8)
+    np.testing.assert_array_equal(D.as_float_image(u8), np.array([[[0.0, 0.2, 1.0]]], np.float32))
+    x = np.full((4, 4, 3), 1.0000001, np.float32)  # what a blur of white pixels can give: accepted, not altered
+    assert D.as_float_image(x) is x
+    assert D.as_float_image(x.astype(np.float64)).dtype == np.float32
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        D.as_float_image(x + 0.01)
 
 
 def test_uint8_and_float_inputs_agree(face64):

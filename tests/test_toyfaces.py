@@ -12,6 +12,7 @@ from torchvision.ops import roi_align
 
 from gfplib.data import (COMPONENTS, FFHQ_TEMPLATE_512, ToyFaceConfig, ToyFaceGenerator, ToyIdentity, ToyNuisance,
                          boxes_from_components, faces_to_tensor, hflip_face, template_landmarks)
+from gfplib import align
 from gfplib.utils import img2tensor
 
 G32 = ToyFaceGenerator(ToyFaceConfig(size=32))
@@ -28,6 +29,26 @@ def test_template_is_the_official_ffhq_one_scaled():
     np.testing.assert_allclose(template_landmarks(512)[0], [192.98138, 239.94708])
     np.testing.assert_allclose(template_landmarks(512)[4], [313.08905, 371.15118])
     np.testing.assert_allclose(template_landmarks(64), FFHQ_TEMPLATE_512 / 8, rtol=1e-6)
+    assert template_landmarks(64).dtype == np.float32
+    assert FFHQ_TEMPLATE_512 is align.FFHQ_TEMPLATE_512  # one copy in the package
+
+
+def test_render_face_set_cache_misses_when_the_renderer_changes(tmp_path, monkeypatch):
+    from gfplib.data import toyfaces
+    from gfplib.pretrain.data import render_face_set
+
+    fresh = render_face_set(16, range(3), 2, seed=5, cache_dir=tmp_path)
+    (path,) = tmp_path.glob("*.npz")
+    assert toyfaces.RENDERER_VERSION in path.name
+    with np.load(path) as z:  # make the cached faces recognisably stale
+        stale = {k: z[k] for k in z.files}
+    stale["images"][:] = 0
+    np.savez(path, **stale)
+    assert int(render_face_set(16, range(3), 2, seed=5, cache_dir=tmp_path).images.max()) == 0  # same version: hit
+    monkeypatch.setattr(toyfaces, "RENDERER_VERSION", "0123456789ab")  # what an edit of the drawing code does
+    again = render_face_set(16, range(3), 2, seed=5, cache_dir=tmp_path)
+    assert torch.equal(again.images, fresh.images)  # rendered anew, not read from the stale file
+    assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
 @pytest.mark.parametrize("size", [32, 64, 128, 256])

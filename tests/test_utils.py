@@ -28,6 +28,21 @@ def test_round_trip_is_exact_for_every_uint8_value():
         np.testing.assert_array_equal(utils.tensor2img(t, bgr=bgr)[0], x)
 
 
+def test_normalize_and_denormalize_closed_forms():
+    u = torch.arange(256, dtype=torch.uint8)
+    t = utils.normalize(u)
+    assert t.dtype == torch.float32 and t[0] == -1 and t[255] == 1
+    np.testing.assert_allclose(t.numpy(), np.arange(256) / 127.5 - 1, rtol=0, atol=1e-7)  # t = x / 127.5 − 1
+    assert torch.equal(t, u.float() / 127.5 - 1)  # bit for bit what the trainers computed before
+    assert torch.equal(utils.normalize(u.float() / 255), t)  # float [0, 1] input: the same tensor
+    f = torch.tensor([0.25, 0.5, 0.75])
+    assert utils.normalize(f).tolist() == [-0.5, 0.0, 0.5] and f.tolist() == [0.25, 0.5, 0.75]  # input untouched
+    assert torch.equal(utils.denormalize(t), u)  # exact round trip
+    assert utils.denormalize(torch.tensor([-7.0, 7.0, 0.0, 1 / 255])).tolist() == [0, 255, 128, 128]  # clamp, round
+    with pytest.raises(TypeError, match="uint8 or floating"):
+        utils.normalize(torch.zeros(3, dtype=torch.int64))
+
+
 def test_img2tensor_values_shape_and_order(img):
     t = utils.img2tensor(img, bgr=True)
     assert t.shape == (1, 3, 5, 7) and t.dtype == torch.float32

@@ -34,6 +34,7 @@ from torch.utils.data import Dataset
 from gfplib.data.toyfaces import (COMPONENTS, EYE_ENLARGE_RATIO, ToyFaceConfig, ToyFaceGenerator,
                                   boxes_from_components, hflip_face)
 from gfplib.degradation import DegradationConfig, degrade, to_gray
+from gfplib.utils import normalize
 
 __all__ = [
     "ToyFaceDataset", "FFHQFolderDataset", "load_component_file", "flip_components_official", "collate_pairs",
@@ -46,9 +47,7 @@ COMPONENT_REFERENCE_SIZE = 512  # the official box file is in pixels of 512 × 5
 
 def _to_tensor(img: np.ndarray) -> torch.Tensor:
     """uint8 or float [0, 1] RGB ``(H, W, 3)`` → float32 ``(3, H, W)`` in [-1, 1]."""
-    x = img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32, copy=False)
-    t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))  # (3, H, W) in [0, 1]
-    return t.sub_(0.5).div_(0.5)  # (x − 0.5) / 0.5 → [-1, 1]
+    return normalize(torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))))
 
 
 def _check_seed(seed) -> int:
@@ -89,12 +88,13 @@ class _PairedBase(Dataset):
         """The generator of sample ``index`` in the current epoch: ``default_rng([seed, epoch, index])``."""
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 
-    def _pair(self, gt: np.ndarray, boxes: Dict[str, np.ndarray], rng: np.random.Generator, extra: dict) -> dict:
+    def _pair(self, gt: np.ndarray, boxes: Optional[Dict[str, np.ndarray]], rng: np.random.Generator,
+              extra: dict) -> dict:
         res = degrade(gt, rng, self.degradation)  # x = [(y ⊛ k_σ)↓_r + n_δ]_JPEG_q, then resize / colour
-        if res.params.gray and self.gt_gray:  # official gt_gray: a gray LQ is paired with a gray GT
-            gt = to_gray(gt.astype(np.float32) / 255.0)
+        if res.params.gray and self.gt_gray:  # gt_gray=True: a gray LQ is paired with a gray GT (not official)
+            gt = to_gray(gt)
         out = {"gt": _to_tensor(gt), "lq": _to_tensor(res.lq)}
-        for part in COMPONENTS:
+        for part in COMPONENTS if boxes is not None else ():
             out[f"loc_{part}"] = torch.from_numpy(np.asarray(boxes[part], dtype=np.float32).copy())
         out.update(extra)
         if self.return_params:
@@ -112,7 +112,9 @@ class ToyFaceDataset(_PairedBase):
         degradation: defaults to ``DegradationConfig.for_size(faces.size)`` (the official recipe, rescaled).
         seed: the same seed gives the same samples.
         use_hflip: random horizontal flip (official: True).
-        gt_gray: when the degradation turns LQ gray, turn GT gray too (official ``gt_gray: True``).
+        gt_gray: when the degradation turns LQ gray (probability 0.01), turn GT gray too. Off by default, as in the
+            official training config, where ``gt_gray`` is commented out: the network learns to restore colour from
+            a gray input. ``True`` asks it only to restore gray from gray.
         return_params: add the ``DegradationParams`` under ``'params'`` (use :func:`collate_pairs` with a
             ``DataLoader``).
 
@@ -122,7 +124,7 @@ class ToyFaceDataset(_PairedBase):
 
     def __init__(self, faces: ToyFaceConfig = ToyFaceConfig(), split: str = "train", length: int = 10_000,
                  degradation: Optional[DegradationConfig] = None, seed: int = 0, use_hflip: bool = True,
-                 gt_gray: bool = True, return_params: bool = False):
+                 gt_gray: bool = False, return_params: bool = False):
         if not isinstance(faces, ToyFaceConfig):
             raise TypeError(f"faces must be a ToyFaceConfig, got {type(faces).__name__}")
         if split not in ("train", "test"):
@@ -250,7 +252,7 @@ class FFHQFolderDataset(_PairedBase):
 
     def __init__(self, root: Union[str, Path], out_size: int = 512, component_path: Union[str, Path, None] = None,
                  degradation: Optional[DegradationConfig] = None, seed: int = 0, use_hflip: bool = True,
-                 gt_gray: bool = True, return_params: bool = False, eye_enlarge_ratio: float = EYE_ENLARGE_RATIO,
+                 gt_gray: bool = False, return_params: bool = False, eye_enlarge_ratio: float = EYE_ENLARGE_RATIO,
                  min_size: int = 16):
         if isinstance(out_size, bool) or not isinstance(out_size, (int, np.integer)) or out_size < 16:
             raise ValueError(f"out_size must be an integer >= 16, got {out_size!r}")
@@ -328,16 +330,8 @@ class FFHQFolderDataset(_PairedBase):
         if flip:
             img = np.ascontiguousarray(img[:, ::-1])
         extra = {"flipped": flip, "index": index, "gt_path": str(self.paths[index])}
-        if self.components is None:
-            res = degrade(img, rng, self.degradation)
-            gt = img
-            if res.params.gray and self.gt_gray:
-                gt = to_gray(img.astype(np.float32) / 255.0)
-            out = {"gt": _to_tensor(gt), "lq": _to_tensor(res.lq), **extra}
-            if self.return_params:
-                out["params"] = res.params
-            return out
-        return self._pair(img, self.component_boxes(index, flip), rng, extra)
+        boxes = self.component_boxes(index, flip) if self.components is not None else None
+        return self._pair(img, boxes, rng, extra)
 
 
 def collate_pairs(samples: List[dict]) -> dict:

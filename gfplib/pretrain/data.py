@@ -48,15 +48,18 @@ def render_face_set(size: int, identities: Sequence[int], photos_per_identity: i
         identities: toy identity ids (e.g. ``range(2000)`` — training people).
         photos_per_identity: photos (random nuisance) per person.
         seed: seed of the photo conditions.
-        cache_dir: folder for an ``.npz`` cache keyed by all arguments (``None``: no cache).
+        cache_dir: folder for an ``.npz`` cache keyed by all arguments and the toy renderer's version
+            (``gfplib.data.toyfaces.RENDERER_VERSION``), so a changed renderer never reads stale faces (``None``: no
+            cache).
         world_seed: the toy world's seed (which people exist).
     """
-    from gfplib.data.toyfaces import ToyFaceConfig, ToyFaceGenerator
+    from gfplib.data.toyfaces import RENDERER_VERSION, ToyFaceConfig, ToyFaceGenerator
 
     ids = np.asarray(list(identities), dtype=np.int64)
     if ids.size == 0 or photos_per_identity < 1:
         raise ValueError("need at least one identity and one photo per identity")
-    key = f"toyfaces_s{size}_w{world_seed}_ids{ids[0]}-{ids[-1]}x{ids.size}_p{photos_per_identity}_seed{seed}.npz"
+    key = (f"toyfaces_s{size}_w{world_seed}_ids{ids[0]}-{ids[-1]}x{ids.size}_p{photos_per_identity}_seed{seed}"
+           f"_r{RENDERER_VERSION}.npz")
     path = Path(cache_dir) / key if cache_dir is not None else None
     if path is not None and path.is_file():
         with np.load(path) as z:

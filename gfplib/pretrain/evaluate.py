@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from gfplib.metrics import feature_statistics, frechet_distance
+from gfplib.utils import denormalize, normalize
 
 __all__ = ["identity_features", "perceptual_features", "sample_prior", "degrade_strength", "degrade_batch",
            "frechet_table"]
@@ -82,9 +83,9 @@ def degrade_batch(x: torch.Tensor, t: float, seed: int = 0) -> torch.Tensor:
     """Degrade every face of ``x`` (``(N, 3, H, W)`` in [-1, 1]) at strength ``t``; same layout and range out."""
     from gfplib.degradation import apply_degradation
 
-    imgs = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # (N, H, W, 3)
+    imgs = denormalize(x).permute(0, 2, 3, 1).numpy()  # (N, H, W, 3) uint8
     out = np.stack([apply_degradation(im, degrade_strength(t, im.shape[0], seed + k)) for k, im in enumerate(imgs)])
-    return torch.from_numpy(out).permute(0, 3, 1, 2).float() * 2 - 1  # [0, 1] → [-1, 1]
+    return normalize(torch.from_numpy(out).permute(0, 3, 1, 2))  # [0, 1] → [-1, 1]
 
 
 def frechet_table(sets: Dict[str, torch.Tensor], reference: torch.Tensor,

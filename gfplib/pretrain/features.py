@@ -35,6 +35,7 @@ from gfplib.perceptual import VGGConfig, VGGFeatureExtractor
 from gfplib.pretrain.common import (Stopwatch, cosine_lr, log_print, resume_trainer, save_checkpoint,
                                     shuffled_batch, sidecar_record, write_sidecar)
 from gfplib.pretrain.data import NUISANCE_FIELDS, ToyFaceSet
+from gfplib.utils import normalize
 
 __all__ = ["FeatureNetConfig", "FeatureNetTrainer", "train_features", "ALL_CONV_LAYERS"]
 
@@ -162,7 +163,7 @@ class FeatureNetTrainer:
     def train_step(self) -> dict:
         cfg = self.cfg
         self.perm, idx = shuffled_batch(self.perm, self.step, self.steps_per_epoch, cfg.batch_size, self.rng)
-        x = self.images[idx].float().div_(127.5).sub_(1.0)  # (B, 3, H, W) in [-1, 1]
+        x = normalize(self.images[idx])  # (B, 3, H, W) in [-1, 1]
         y, v = self.targets[idx], self.nuisance[idx]
         for g in self.opt.param_groups:
             g["lr"] = self.lr_at(self.step)
@@ -196,7 +197,7 @@ class FeatureNetTrainer:
     def nuisance_r2(self, test_set: ToyFaceSet) -> float:
         """R² of the photo-condition regression on other faces (how much of the photo the features explain)."""
         self.model.eval()
-        x = test_set.images.float().div(127.5).sub(1.0)
+        x = normalize(test_set.images)
         v_hat = torch.cat([self.model(x[i:i + 256])[1] for i in range(0, len(x), 256)])
         v = test_set.nuisance
         return float(1 - ((v_hat - v) ** 2).sum() / ((v - v.mean(0)) ** 2).sum())

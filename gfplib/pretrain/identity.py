@@ -29,6 +29,7 @@ from gfplib.archs.arcface import ArcMarginProduct, ResNetArcFace, _BLOCKS, init_
 from gfplib.pretrain.common import (Stopwatch, cosine_lr, log_print, resume_trainer, save_checkpoint,
                                     shuffled_batch, sidecar_record, write_sidecar)
 from gfplib.pretrain.data import ToyFaceSet, to_gray
+from gfplib.utils import normalize
 
 __all__ = ["ToyResNetArcFace", "IdentityConfig", "identity_embedding", "verification_pairs", "best_threshold",
            "verification_accuracy", "VerificationResult", "evaluate_verification", "train_identity"]
@@ -190,7 +191,7 @@ class VerificationResult(NamedTuple):
 
 @torch.no_grad()
 def _pair_sims(net: nn.Module, images: torch.Tensor, labels: np.ndarray, rng: np.random.Generator):
-    x = images.float().div(127.5).sub(1.0) if images.dtype == torch.uint8 else images
+    x = normalize(images) if images.dtype == torch.uint8 else images
     emb = torch.cat([identity_embedding(net, x[i:i + 256]) for i in range(0, len(x), 256)])
     pairs, same = verification_pairs(labels, rng)
     sims = (emb[pairs[:, 0]] * emb[pairs[:, 1]]).sum(1).numpy()
@@ -235,7 +236,7 @@ class IdentityTrainer:
     def train_step(self) -> dict:
         cfg = self.cfg
         self.perm, idx = shuffled_batch(self.perm, self.step, self.steps_per_epoch, cfg.batch_size, self.rng)
-        x = self.images[idx].float().div_(127.5).sub_(1.0)  # (B, 3, H, W) in [-1, 1]
+        x = normalize(self.images[idx])  # (B, 3, H, W) in [-1, 1]
         flip = torch.rand(len(idx), generator=self.rng) < 0.5
         x[flip] = x[flip].flip(-1)
         y = self.targets[idx]

@@ -43,6 +43,7 @@ from torch import nn
 from gfplib.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from gfplib.pretrain.common import (Stopwatch, ema_beta, ema_update, equalized_lr_param_groups, log_print,
                                     resume_trainer, save_checkpoint, save_image_grid, sidecar_record, write_sidecar)
+from gfplib.utils import normalize
 
 __all__ = ["PriorConfig", "PriorTrainer", "d_logistic_loss", "g_nonsaturating_loss", "r1_penalty",
            "path_length_penalty", "build_prior_generator", "build_prior_discriminator", "train_prior"]
@@ -225,7 +226,7 @@ class PriorTrainer:
     # ---------------------------------------------------------------------------------------------- data & codes
     def real_batch(self, n: int) -> torch.Tensor:
         idx = torch.randint(0, self.real.shape[0], (n,), generator=self.rng)
-        x = self.real[idx].float().div_(127.5).sub_(1.0)  # uint8 → [-1, 1]   (B, 3, H, W)
+        x = normalize(self.real[idx])  # uint8 → [-1, 1]   (B, 3, H, W)
         if self.cfg.xflip:
             flip = torch.rand(n, generator=self.rng) < 0.5
             x[flip] = x[flip].flip(-1)
