@@ -12,6 +12,24 @@ from gfplib import align, weights
 from gfplib.utils import data_dir
 
 
+# Five FFHQ-order points (left eye, right eye, nose tip, left / right mouth corner; x, y in pixels) marked by hand on
+# 5–8× enlarged crops of the demo photos with a pixel grid: eye = centre of the iris, nose = tip, mouth = corners.
+# Independent of any detector. Hand marking is good to ~2 px; a detector's "eye" point is the centre of the eye
+# opening rather than the iris, so detections are compared with a tolerance relative to the inter-ocular distance.
+HAND_LANDMARKS = {
+    "astronaut": [(202.5, 102.0), (245.5, 103.0), (223.5, 128.0), (203.5, 140.0), (244.5, 142.0)],
+    "grace_hopper": [(223.0, 189.0), (305.0, 187.0), (268.0, 242.0), (230.0, 279.0), (304.0, 277.0)],
+}
+
+
+def _assert_near_hand_marks(name, landmarks):
+    """Each point within 10 % of the inter-ocular distance of the hand mark, mean within 8 % (the failure
+    threshold of the 300-W landmark benchmark)."""
+    hand = np.array(HAND_LANDMARKS[name])
+    err = np.linalg.norm(np.asarray(landmarks) - hand, axis=1) / np.linalg.norm(hand[1] - hand[0])
+    assert err.max() < 0.10 and err.mean() < 0.08, (name, err.round(3))
+
+
 @pytest.fixture(scope="module")
 def astronaut():
     return align.demo_photo("astronaut")
@@ -123,6 +141,7 @@ def test_shipped_landmarks_file():
         x1, y1, x2, y2 = rec["box"]
         assert ((pts[:, 0] > x1) & (pts[:, 0] < x2) & (pts[:, 1] > y1) & (pts[:, 1] < y2)).all()
         assert pts[0, 0] < pts[1, 0] and pts[3, 0] < pts[4, 0]  # FFHQ order: image-left first
+        _assert_near_hand_marks(name, pts)
     img = align.demo_photo("astronaut")  # a PNG: decoded pixels are exact, so its hash is checked strictly
     assert hashlib.sha256(img.tobytes()).hexdigest() == db["photos"]["astronaut"]["image_sha256"]
     f = align.demo_landmarks("astronaut")
@@ -132,9 +151,11 @@ def test_shipped_landmarks_file():
 def test_mtcnn_finds_astronaut(astronaut):
     faces = align.detect_faces(astronaut, detector="mtcnn")
     assert len(faces) == 1 and faces[0].detector == "mtcnn" and faces[0].score > 0.99
-    ref = align.demo_landmarks("astronaut")
-    assert np.abs(faces[0].landmarks - ref.landmarks).max() < 2.0
-    assert np.abs(faces[0].box - ref.box).max() < 2.0
+    _assert_near_hand_marks("astronaut", faces[0].landmarks)
+    x1, y1, x2, y2 = faces[0].box  # the box holds every hand-marked point, with the face filling most of it
+    hand = np.array(HAND_LANDMARKS["astronaut"])
+    assert (x1 < hand[:, 0]).all() and (hand[:, 0] < x2).all() and (y1 < hand[:, 1]).all() and (hand[:, 1] < y2).all()
+    assert 1.5 < (x2 - x1) / np.linalg.norm(hand[1] - hand[0]) < 3.0
     # float input gives the same detection
     ff = align.detect_faces(astronaut.astype(np.float32) / 255, detector="mtcnn")
     assert np.abs(ff[0].landmarks - faces[0].landmarks).max() < 1e-3
