@@ -448,7 +448,7 @@ def record_r1(ns, gl, compare):
     r1 = gl.r1_penalty(pred, real64)
     grad = torch.autograd.grad(pred.sum(), real64)[0]
     weight, every = 10.0, 16  # train_gfpgan_v1.yml: r1_reg_weight 10, net_d_reg_every 16
-    l_d_r1 = weight / 2 * r1 * every + 0 * pred[0]
+    l_d_r1 = (weight / 2 * r1 * every + 0 * pred[0]).reshape(())  # officially of shape (1,)
     return dict(disc_cls='StyleGAN2Discriminator', disc_kwargs=kwargs, disc_state_dict=sd, real_img=real,
                 real_pred=detach(pred), grad=detach(grad), r1=detach(r1), r1_reg_weight=weight, net_d_reg_every=every,
                 l_d_r1=detach(l_d_r1))
