@@ -59,7 +59,8 @@ _SFT = r"(?<!split )(?<!split-)(?<!CS-)"
 PAPER: Dict[str, PaperItem] = _items(
     # ---- sections
     PaperItem("Sec. 1", "Introduction: blind face restoration and the priors it relies on", "Introduction",
-              (r"introduction", r"geometric priors?", r"reference priors?", r"几何先验", r"参考先验", r"face[- ]specific priors?")),
+              (r"introduction", r"geometric priors?", r"reference priors?", r"几何先验", r"参考先验",
+               r"face[- ]specific priors?")),
     PaperItem("Sec. 2", "Related work", "Introduction · Generative Priors / Channel Split Operation",
               (r"related work", r"相关工作")),
     PaperItem("Sec. 3", "Methodology", "Methodology",
@@ -69,7 +70,8 @@ PAPER: Dict[str, PaperItem] = _items(
     PaperItem("Sec. 3.2", "Degradation removal module: U-Net, multi-resolution spatial features, pyramid restoration "
               "loss", "Degradation Removal Module · 退化去除模块",
               (r"degradation[- ]removal", r"退化去除", r"U-?Net", r"pyramid restoration", r"金字塔复原",
-               r"intermediate (restoration|results?|RGBs?|outputs?)", r"pyramid (restoration )?loss", r"F_\{?spatial\}?", r"multi-resolution", r"out_rgbs"),
+               r"intermediate (restoration|results?|RGBs?|outputs?)", r"pyramid (restoration )?loss",
+               r"F_\{?spatial\}?", r"multi-resolution", r"out_rgbs"),
               parent="Sec. 3"),
     PaperItem("Sec. 3.3", "Generative facial prior and latent code mapping", "Generative Facial Prior and Latent Code "
               "Mapping · 生成式人脸先验 / 潜在代码映射",
@@ -105,7 +107,8 @@ PAPER: Dict[str, PaperItem] = _items(
                r"F_\{?latent\}?"),
               parent="Sec. 3.3"),
     PaperItem("Eq. 3", "α, β = Conv(F_spatial): the spatial modulation parameters", "",
-              (r"α\s*,\s*β", r"\\alpha\s*,\s*\\beta", r"scale and shift", r"(scale|shift)\s*(:math:`)?(α|β|\\alpha|\\beta)",
+              (r"α\s*,\s*β", r"\\alpha\s*,\s*\\beta", r"scale and shift",
+               r"(scale|shift)\s*(:math:`)?(α|β|\\alpha|\\beta)",
                r"condition_(scale|shift)", r"modulation parameters", r"F_\{?spatial\}?"), parent="Sec. 3.4"),
     PaperItem("Eq. 4", "F_output = SFT(F_GAN | α, β) = α ⊙ F_GAN + β", "空间特征变换",
               (_SFT + r"spatial feature transform", _SFT + r"\bSFT\b", r"(?<!分割)空间特征变换",

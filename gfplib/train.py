@@ -559,8 +559,8 @@ class GFPGANTrainer:
         return lq, gt, boxes
 
     def g_step(self, lq: torch.Tensor, gt: torch.Tensor, boxes=None, iteration: Optional[int] = None):
-        """Update G on Eq. 10; returns ``(restored image, log)``. D and the component Ds are frozen and called
-        unwrapped: no gradient of theirs is needed, only the gradient *through* them to the image."""
+        """Update G on the total loss (Eq. 10); returns ``(restored image, log)``. D and the component Ds are frozen and
+        called unwrapped: no gradient of theirs is needed, only the gradient *through* them to the image."""
         it = self.iteration + 1 if iteration is None else iteration
         for net in (self.net_d, self.comp_ds):
             net.requires_grad_(False)

@@ -13,10 +13,10 @@ CONTRIBUTING.md and data/README.md. For each one:
    (eq. 6)" fail. A reference with no key term of its own may lean on an adjacent related one
    ("the losses (Sec. 3.5, Eqs. 6–10)").
 
-Not checked: quoted examples in inline code (`Eq. 2`); references to other papers, recognised by the paper's name right before them ("StyleGAN2 §2.2",
-"ArcFace Eq. 3") or by the nearest citation before them in the paragraph ("Karras et al.", an arXiv id other than
-2101.04061); sections of the shared facts file, written "facts §N"; and the notebooks' own sections, written in words
-("section 4", never "§4").
+Not checked: quoted examples in inline code (`Eq. 2`); references to other papers, recognised by the paper's name
+right before them ("StyleGAN2 §2.2", "ArcFace Eq. 3") or by the nearest citation before them in the paragraph
+("Karras et al.", an arXiv id other than 2101.04061); sections of the shared facts file, written "facts §N"; and the
+notebooks' own sections, written in words ("section 4", never "§4").
 """
 from __future__ import annotations
 
