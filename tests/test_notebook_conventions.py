@@ -181,7 +181,8 @@ class TestCourseStructure:
         number = int(path.name[:2])
         if number > 0:
             prev = re.search(r"\*\*Previously:\*\*(.*)", text, flags=re.S)
-            assert prev and f"{number - 1:02d}" in prev.group(1), f"recap notebook {number - 1:02d} under **Previously:**"
+            assert prev and f"{number - 1:02d}" in prev.group(1), (
+                f"recap notebook {number - 1:02d} under **Previously:**")
 
     def test_summary_exercises_next_in_order(self, path):
         cells = _converted(path)["cells"]
