@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from gfplib.pretrain.common import (cosine_lr, ema_beta, ema_update, latest_checkpoint, prune_checkpoints,
-                                    resume_trainer, save_checkpoint, shuffled_batch)
+from gfplib.pretrain.common import (cosine_lr, ema_beta, ema_update, equalized_lr_param_groups, latest_checkpoint,
+                                    prune_checkpoints, resume_trainer, save_checkpoint, shuffled_batch)
 
 
 # ------------------------------------------------------------------------------------------------------ EMA
@@ -75,6 +75,35 @@ def test_ema_beta_is_a_half_life_in_images():
     # very early in the ramp-up the half-life is below one image: h = 0.05 · 10 = 0.5 → β = 0.5^(1/0.5) = 0.25
     assert ema_beta(1, 10, 10_000, 0.05) == pytest.approx(0.25)
     assert ema_beta(4, 0, 10_000, 0.05) == 0.0  # h = 0 at the very start: no averaging at all
+
+
+# ------------------------------------------------------------------------------------------- equalised lr
+class _Equalized(nn.Module):
+    """Stands for EqualConv2d / EqualLinear: a layer that carries its own (float) He scale."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = 0.5
+        self.weight = nn.Parameter(torch.zeros(4, 8))
+
+
+class _Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.style = nn.Parameter(torch.zeros(3, 4))  # a root-level parameter (not called "weight")
+        self.conv = nn.Conv2d(2, 3, 3)  # plain: fan_in = 2·3·3 = 18
+        self.eq = _Equalized()
+
+
+def test_equalized_lr_groups_on_a_tiny_model():
+    net = _Tiny()
+    groups = equalized_lr_param_groups(net, 0.36, {"style": 0.5, "eq.": 0.25})
+    assert sum(len(g["params"]) for g in groups) == 4  # every parameter exactly once
+    lr_of = {id(p): g["lr"] for g in groups for p in g["params"]}
+    assert lr_of[id(net.conv.weight)] == pytest.approx(0.36 / math.sqrt(18))  # η / √fan_in = 0.36 / √18
+    assert lr_of[id(net.conv.bias)] == pytest.approx(0.36)  # biases keep η
+    assert lr_of[id(net.style)] == pytest.approx(0.18)  # root-level names match their prefix: η · 0.5
+    assert lr_of[id(net.eq.weight)] == pytest.approx(0.09)  # already equalised: no He factor, η · 0.25
 
 
 # ------------------------------------------------------------------------------------------- cosine schedule
