@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 HEADLESS := GFPLIB_STATIC_WIDGETS=1 MPLBACKEND=agg PYTHONHASHSEED=0
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: venv lab test test-py test-nb test-slow notebooks student bench mutate clean-venv
+.PHONY: venv lab test test-py test-nb test-slow notebooks student bench train-toy mutate clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ notebooks: venv
 # make student NOTEBOOKS=notebooks/01_degradation.ipynb
 student:
 	$(PYTHON) tools/strip_solutions.py $(NOTEBOOKS) -o student
+
+# Train the toy GFPGAN (32², CPU, offline) into data/; run again to resume from runs/gfpgan_toy after a stop.
+train-toy: venv
+	$(BIN)/python -m gfplib.train --profile toy --out data/toy_gfpgan_32.pth
 
 bench: venv
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
