@@ -1,8 +1,8 @@
 r"""The degradation model: how GFPGAN manufactures low-quality training faces from clean ones.
 
 GFPGAN is trained on synthetic pairs. A clean, aligned FFHQ face :math:`y` (the ground truth ``gt``) is degraded into
-a low-quality input :math:`x` (``lq``) by the degradation model of the paper (§4.1, "Training datasets"; the paper
-uses x for the degraded input, y for the ground truth and ŷ for the restoration, and so does this series):
+a low-quality input :math:`x` (``lq``) by the degradation model of the paper (Eq. 10, §4.1 "Training datasets"; the
+paper uses x for the degraded input, y for the ground truth and ŷ for the restoration, and so does this series):
 
 .. math::  x = \big[(y \circledast k_\sigma)\downarrow_r + n_\delta\big]_{\mathrm{JPEG}_q}
 

@@ -1,10 +1,10 @@
-r"""GFPGAN's training objective (paper Sec. 3.5, Eqs. 6–10), computed as the official training code computes it.
+r"""GFPGAN's training objective (paper Sec. 3.5, Eqs. 5–9), computed as the official training code computes it.
 
 Wang et al., "Towards Real-World Blind Face Restoration with Generative Facial Prior", CVPR 2021,
 https://arxiv.org/abs/2101.04061. Notation: :math:`x` degraded input, :math:`y` ground truth, :math:`\hat y = G(x)` the
 restoration, :math:`\hat y_r` the intermediate RGB of the decoder at resolution :math:`r` (``out_rgbs``).
 
-* **重建损失, reconstruction (Eq. 6)** — L1 in pixels and in the feature space :math:`\phi` of a frozen VGG19, plus the
+* **重建损失, reconstruction (Eq. 5)** — L1 in pixels and in the feature space :math:`\phi` of a frozen VGG19, plus the
   VGG style (Gram) term of the official code:
 
   .. math::  \mathcal L_{rec} = \lambda_{l1} \lVert \hat y - y \rVert_1
@@ -13,11 +13,11 @@ restoration, :math:`\hat y_r` the intermediate RGB of the decoder at resolution 
 
   and the pyramid restoration loss of Sec. 3.2 (no equation number), :math:`\sum_r \lVert \hat y_r - y_{\downarrow r}
   \rVert_1` against a bilinear ×½ pyramid of :math:`y`, switched off (weight 1e-12) after ``pyramid_until`` iterations.
-* **对抗损失, adversarial (Eq. 7)** — StyleGAN2's logistic losses with logits :math:`D(\cdot)`:
+* **对抗损失, adversarial (Eq. 6)** — StyleGAN2's logistic losses with logits :math:`D(\cdot)`:
   :math:`\mathcal L_{adv} = \lambda_{adv}\,\mathbb E\operatorname{softplus}(-D(\hat y))` for G,
   :math:`\mathbb E\operatorname{softplus}(-D(y)) + \mathbb E\operatorname{softplus}(D(\hat y))` for D, and lazy R1
   :math:`\tfrac{\gamma}{2}\,\mathbb E\lVert\nabla_y D(y)\rVert^2 \cdot k` every :math:`k` D steps.
-* **面部组成损失, facial components (Eq. 8)** — RoI-aligned crops of left eye, right eye and mouth, each judged by its
+* **面部组成损失, facial components (Eq. 7)** — RoI-aligned crops of left eye, right eye and mouth, each judged by its
   own :class:`~gfplib.archs.FacialComponentDiscriminator` :math:`D_{ROI}` with features :math:`\psi`:
 
   .. math::  \mathcal L_{comp} = \sum_{ROI} \lambda_{local}\, \mathbb E[-\log \sigma(D_{ROI}(\hat y_{ROI}))]
@@ -25,9 +25,9 @@ restoration, :math:`\hat y_r` the intermediate RGB of the decoder at resolution 
 
   (the paper writes the GAN half as :math:`\log(1 - D)`; the code uses the non-saturating form above, and the style
   half on two feature levels weighted ½ and 1).
-* **身份保留损失, identity preservation (Eq. 9)** — :math:`\mathcal L_{id} = \lambda_{id} \lVert \eta(\hat y) - \eta(y)
+* **身份保留损失, identity preservation (Eq. 8)** — :math:`\mathcal L_{id} = \lambda_{id} \lVert \eta(\hat y) - \eta(y)
   \rVert_1` with :math:`\eta` a frozen ArcFace on gray, resized faces.
-* **Total (Eq. 10)** — :math:`\mathcal L_{total} = \mathcal L_{adv} + \mathcal L_{rec} + \mathcal L_{comp} +
+* **Total (Eq. 9)** — :math:`\mathcal L_{total} = \mathcal L_{adv} + \mathcal L_{rec} + \mathcal L_{comp} +
   \mathcal L_{id}`, with the weights of :class:`LossConfig` (official ``train_gfpgan_v1.yml``): λ_l1 0.1, pyramid 1,
   λ_per 1, λ_sty 50, λ_adv 0.1, R1 γ 10 every 16, λ_local 1, λ_fs 200, λ_id 10.
 
@@ -64,7 +64,7 @@ PYRAMID_OFF_WEIGHT = 1e-12
 # ------------------------------------------------------------------------------------------------------ config
 @dataclass(frozen=True)
 class LossConfig:
-    """Weights of every term of Eq. 10 and the sizes the terms work at. Defaults: the official 512² recipe.
+    """Weights of every term of Eq. 9 and the sizes the terms work at. Defaults: the official 512² recipe.
 
     A weight of 0 switches its term off: it is not computed at all (no forward through its network).
 
@@ -193,7 +193,7 @@ def _no_param_grads(nets: Sequence[Optional[nn.Module]]) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-# ------------------------------------------------------------------------------------- reconstruction (Eq. 6)
+# ------------------------------------------------------------------------------------- reconstruction (Eq. 5)
 def gram_matrix(feat: torch.Tensor) -> torch.Tensor:
     r"""Gram matrix of a feature map, normalised by its size: :math:`G_{b,ij} = \frac{1}{chw}\sum_p F_{b,i,p}F_{b,j,p}`.
 
@@ -249,7 +249,7 @@ def pyramid_loss(out_rgbs: Sequence[torch.Tensor], gt: torch.Tensor) -> torch.Te
 def perceptual_style_loss(vgg: nn.Module, pred: torch.Tensor, target: torch.Tensor,
                           layer_weights: Optional[Mapping[str, float]] = None, *, perceptual: bool = True,
                           style: bool = True) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
-    r"""Perceptual and style terms of Eq. 6, unweighted: :math:`\sum_i w_i \lVert\phi_i(\hat y) - \phi_i(y)\rVert_1`
+    r"""Perceptual and style terms of Eq. 5, unweighted: :math:`\sum_i w_i \lVert\phi_i(\hat y) - \phi_i(y)\rVert_1`
     and :math:`\sum_i w_i \lVert\mathrm{Gram}(\phi_i(\hat y)) - \mathrm{Gram}(\phi_i(y))\rVert_1`.
 
     Args:
@@ -279,7 +279,7 @@ def perceptual_style_loss(vgg: nn.Module, pred: torch.Tensor, target: torch.Tens
     return l_percep, l_style
 
 
-# ------------------------------------------------------------------------------------------ adversarial (Eq. 7)
+# ------------------------------------------------------------------------------------------ adversarial (Eq. 6)
 def d_logistic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """:math:`\\mathbb E[\\operatorname{softplus}(-D(x))] + \\mathbb E[\\operatorname{softplus}(D(G(z)))]`."""
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()  # −log σ(D(x)) − log(1 − σ(D(G(z))))
@@ -305,7 +305,7 @@ def bce_real_loss(logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))  # −log σ(D)
 
 
-# ------------------------------------------------------------------------------------ facial components (Eq. 8)
+# ------------------------------------------------------------------------------------ facial components (Eq. 7)
 def component_crops(images: torch.Tensor, boxes: Mapping[str, torch.Tensor],
                     out_sizes: Mapping[str, int]) -> Dict[str, torch.Tensor]:
     """RoI-align crops of the facial components, as the official training takes them.
@@ -343,7 +343,7 @@ def component_crops(images: torch.Tensor, boxes: Mapping[str, torch.Tensor],
 
 
 def component_style_loss(fake_feats: Sequence[torch.Tensor], real_feats: Sequence[torch.Tensor]) -> torch.Tensor:
-    r"""Component style term of Eq. 8 for one component, unweighted, on the discriminator's two feature levels:
+    r"""Component style term of Eq. 7 for one component, unweighted, on the discriminator's two feature levels:
     :math:`\tfrac12 \lVert \mathrm{Gram}(\psi_1(\hat y_{ROI})) - \mathrm{Gram}(\psi_1(y_{ROI})) \rVert_1 +
     \lVert \mathrm{Gram}(\psi_2(\hat y_{ROI})) - \mathrm{Gram}(\psi_2(y_{ROI})) \rVert_1`.
 
@@ -358,7 +358,7 @@ def component_style_loss(fake_feats: Sequence[torch.Tensor], real_feats: Sequenc
             + F.l1_loss(gram_matrix(fake_feats[1]), gram_matrix(real_feats[1].detach())))  # + ‖ΔGram(ψ₂)‖₁
 
 
-# --------------------------------------------------------------------------------------------- identity (Eq. 9)
+# --------------------------------------------------------------------------------------------- identity (Eq. 8)
 def rgb_to_gray(x: torch.Tensor) -> torch.Tensor:
     """``(B, 3, H, W)`` RGB → ``(B, 1, H, W)`` gray, ``0.2989 R + 0.5870 G + 0.1140 B`` (official weights)."""
     _check_batch(x, "x")
@@ -372,7 +372,7 @@ def identity_input(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def identity_loss(id_net: nn.Module, pred: torch.Tensor, gt: torch.Tensor, size: int) -> torch.Tensor:
-    r"""Identity term of Eq. 9, unweighted: :math:`\lVert \eta(\hat y) - \eta(y) \rVert_1` (mean absolute
+    r"""Identity term of Eq. 8, unweighted: :math:`\lVert \eta(\hat y) - \eta(y) \rVert_1` (mean absolute
     difference of the raw embeddings, not normalised, as in the official code).
 
     Both faces are turned gray and resized bilinearly to ``size × size`` (:func:`identity_input`) before the frozen
@@ -391,7 +391,7 @@ def identity_loss(id_net: nn.Module, pred: torch.Tensor, gt: torch.Tensor, size:
     return F.l1_loss(id_net(identity_input(pred, size)), emb_gt)  # ‖η(ŷ) − η(y)‖₁
 
 
-# ----------------------------------------------------------------------------------------------- total (Eq. 10)
+# ------------------------------------------------------------------------------------------------ total (Eq. 9)
 def _component_outputs(comp_ds: Mapping[str, nn.Module], crops: Mapping[str, torch.Tensor], return_feats: bool):
     missing = [n for n in COMPONENTS if n not in comp_ds]
     if missing:
@@ -456,7 +456,7 @@ def generator_loss(cfg: LossConfig, *, image: torch.Tensor, out_rgbs: Optional[S
                    vgg: Optional[nn.Module] = None, net_d: Optional[nn.Module] = None,
                    comp_ds: Optional[Mapping[str, nn.Module]] = None,
                    identity_net: Optional[nn.Module] = None) -> Dict[str, torch.Tensor]:
-    r"""Eq. 10 for the generator step: every weighted term and their sum.
+    r"""Eq. 9 for the generator step: every weighted term and their sum.
 
     Args:
         cfg: the weights (:class:`LossConfig`; ``LossConfig.toy()`` at 32²).

@@ -6,9 +6,11 @@ written in ``gfplib``, the notebooks and the README refers to an entry of :data:
 what the entry is about — ``tests/test_paper_refs.py`` checks both, so a reference cannot point at the wrong
 equation unnoticed. Notebook 00 and CONTRIBUTING.md ("Paper references") explain the convention.
 
-Two things have no number of their own in the paper and are cited by section: the degradation model that makes the
-training inputs (Sec. 4.1, "Training datasets") and the pyramid restoration loss on the U-Net's intermediate RGB
-images (Sec. 3.2, text only).
+Numbering checked against the v2 text (11 Jun 2021, the CVPR 2021 version): each displayed block has one number,
+so Eq. 2 (``W = MLP(F_latent), F_GAN = StyleGAN(W)``) and Eq. 3 (``α, β = Conv(F_spatial)`` with the SFT itself) are
+two lines under one number; the degradation model that makes the training inputs is Eq. 10, in Sec. 4.1 ("Training
+datasets"); the ablations are Sec. 4.3 with Table 4 and Figs. 6–7. One thing has no number of its own and is cited
+by section: the pyramid restoration loss on the U-Net's intermediate RGB images (Sec. 3.2, text only).
 
 Each entry lists ``keywords``: regular expressions (case-insensitive) for the words that name it in English, in the
 paper's symbols and in the Chinese study note (``note``: its heading or term, e.g. 退化去除模块). ``parent`` is the
@@ -35,7 +37,7 @@ class PaperItem:
     """One numbered item of the paper.
 
     Args:
-        key: canonical reference, e.g. ``"Eq. 6"``, ``"Sec. 3.2"``, ``"Fig. 2"``.
+        key: canonical reference, e.g. ``"Eq. 5"``, ``"Sec. 3.2"``, ``"Fig. 2"``.
         meaning: what it is, in a few words.
         note: the matching heading or term of the Chinese study note, if there is one.
         keywords: regular expressions (case-insensitive) for words that name this item in a sentence.
@@ -53,7 +55,7 @@ def _items(*items: PaperItem) -> Dict[str, PaperItem]:
     return {it.key: it for it in items}
 
 
-# SFT (Eq. 4) must not claim the words of CS-SFT (Eq. 5): hence the look-behinds.
+# SFT (Eq. 3) must not claim the words of CS-SFT (Eq. 4): hence the look-behinds.
 _SFT = r"(?<!split )(?<!split-)(?<!CS-)"
 
 PAPER: Dict[str, PaperItem] = _items(
@@ -95,9 +97,12 @@ PAPER: Dict[str, PaperItem] = _items(
               "Experiments and More details",
               (r"comparisons?", r"state[- ]of[- ]the[- ]art", r"real-world (test|photos?|images?)", r"metrics?"),
               parent="Sec. 4"),
-    PaperItem("Sec. 4.4", "Ablation studies", "Experiments and More details",
+    PaperItem("Sec. 4.3", "Ablation studies: CS-SFT layers, pretrained GAN as prior, pyramid restoration loss, "
+              "facial component loss", "Experiments and More details",
               (r"ablations?", r"消融"), parent="Sec. 4"),
-    # ---- equations
+    PaperItem("Sec. 4.4", "Discussion and limitations: training bias, failure cases", "Experiments and More details",
+              (r"limitations?", r"training bias", r"failure cases?"), parent="Sec. 4"),
+    # ---- equations (one number per displayed block)
     PaperItem("Eq. 1", "F_latent, F_spatial = U-Net(x): the degradation removal module", "退化去除模块",
               (r"U-?Net", r"F_\{?latent\}?", r"F_\{?spatial\}?", r"degradation[- ]removal", r"退化去除"),
               parent="Sec. 3.2"),
@@ -106,56 +111,82 @@ PAPER: Dict[str, PaperItem] = _items(
               (r"latent code mapping", r"潜在代码映射", r"MLP", r"F_\{?GAN\}?", r"StyleGAN2?\s*\(", r"latent codes?",
                r"F_\{?latent\}?"),
               parent="Sec. 3.3"),
-    PaperItem("Eq. 3", "α, β = Conv(F_spatial): the spatial modulation parameters", "",
+    PaperItem("Eq. 3", "α, β = Conv(F_spatial) and F_output = SFT(F_GAN | α, β) = α ⊙ F_GAN + β: the spatial "
+              "feature transform", "空间特征变换",
               (r"α\s*,\s*β", r"\\alpha\s*,\s*\\beta", r"scale and shift",
                r"(scale|shift)\s*(:math:`)?(α|β|\\alpha|\\beta)",
-               r"condition_(scale|shift)", r"modulation parameters", r"F_\{?spatial\}?"), parent="Sec. 3.4"),
-    PaperItem("Eq. 4", "F_output = SFT(F_GAN | α, β) = α ⊙ F_GAN + β", "空间特征变换",
-              (_SFT + r"spatial feature transform", _SFT + r"\bSFT\b", r"(?<!分割)空间特征变换",
+               r"condition_(scale|shift)", r"modulation parameters", r"F_\{?spatial\}?",
+               _SFT + r"spatial feature transform", _SFT + r"\bSFT\b", r"(?<!分割)空间特征变换",
                r"α\s*⊙\s*F(_\{?GAN\}?)?\s*\+", r"\\alpha\s*\\odot\s*F(_\{GAN\})?\s*\+"), parent="Sec. 3.4"),
-    PaperItem("Eq. 5", "CS-SFT: half of F_GAN passes through (identity branch), the other half is modulated",
+    PaperItem("Eq. 4", "CS-SFT: half of F_GAN passes through (identity branch), the other half is modulated",
               "通道分割空间特征变换",
               (r"channel[- ]split", r"CS-SFT", r"通道分割", r"sft_half", r"\bsplit\b", r"\bhalf\b", r"Concat",
                r"identity (half|branch|mapping)", r"恒等", r"\bF_(id|t)\b", r"F\^\{?(id|t)\}?", r"\bcat\["),
               parent="Sec. 3.4"),
-    PaperItem("Eq. 6", "L_rec: reconstruction loss (L1 + perceptual) on the final output", "Reconstruction Loss · 重建损失",
+    PaperItem("Eq. 5", "L_rec: reconstruction loss (L1 + perceptual) on the final output", "Reconstruction Loss · 重建损失",
               (r"reconstruction", r"重建损失", r"L_\{?rec\}?", r"\\mathcal\{L\}_\{rec\}", r"perceptual",
                r"感知损失", r"pixel loss"), parent="Sec. 3.5"),
-    PaperItem("Eq. 7", "L_adv: adversarial loss (global StyleGAN2 discriminator, logistic loss)",
+    PaperItem("Eq. 6", "L_adv: adversarial loss (global StyleGAN2 discriminator, logistic loss)",
               "Adversarial Loss · 对抗损失",
               (r"adversarial", r"对抗损失", r"L_\{?adv\}?", r"\\mathcal\{L\}_\{adv\}", r"global discriminator",
                r"logistic loss", r"non-?saturating", r"softplus"), parent="Sec. 3.5"),
-    PaperItem("Eq. 8", "L_comp: facial component loss (eye and mouth discriminators + Gram-matrix style)",
+    PaperItem("Eq. 7", "L_comp: facial component loss (eye and mouth discriminators + Gram-matrix style)",
               "Facial Component Loss · 面部组成损失",
               (r"facial[- ]component", r"面部组成损失", r"L_\{?comp\}?", r"\\mathcal\{L\}_\{comp\}",
                r"component (discriminators?|boxes|crops?|loss(es)?)", r"Gram", r"eyes? and (the )?mouth", r"ROI align"),
               parent="Sec. 3.5"),
-    PaperItem("Eq. 9", "L_id: identity preserving loss (ArcFace embedding distance)",
+    PaperItem("Eq. 8", "L_id: identity preserving loss (ArcFace embedding distance)",
               "Identity Preserving Loss · 身份保留损失",
               (r"identity[- ]preserving", r"身份保留", r"L_\{?id\}?", r"\\mathcal\{L\}_\{id\}", r"ArcFace",
                r"identity (loss|network|embeddings?|features)", r"face recognition", r"\bidentity\b", r"身份"),
               parent="Sec. 3.5"),
-    PaperItem("Eq. 10", "L_total: the weighted sum of all losses", "Total loss · 总损失",
+    PaperItem("Eq. 9", "L_total = L_rec + L_adv + L_comp + L_id: the sum of all losses (weights inside each term)",
+              "Total loss · 总损失",
               (r"\btotal\b", r"总损失", r"L_\{?total\}?", r"\\mathcal\{L\}_\{total\}", r"weighted",
                r"(loss )?weights of (every|each|all)"), parent="Sec. 3.5"),
+    PaperItem("Eq. 10", "x = [(y ⊛ k_σ)↓_r + n_δ]_JPEG_q: the degradation model that makes the training inputs",
+              "degradation model · 退化模型",
+              (r"degradation model", r"退化模型", r"k_\{?σ\}?", r"k_\{?\\sigma\}?", r"JPEG_\{?q\}?", r"n_\{?δ\}?",
+               r"n_\{?\\delta\}?", r"↓_?r\b", r"\bdegradations\b",
+               r"\bdegradation (presets?|ranges?|settings|parameters|pipeline)"),
+              parent="Sec. 4.1"),
     # ---- figures and tables
     PaperItem("Fig. 1", "Comparisons with state-of-the-art methods on real-world low-quality faces", "",
               (r"comparisons?", r"state[- ]of[- ]the[- ]art"), parent="Sec. 1"),
     PaperItem("Fig. 2", "Overview of the GFP-GAN framework", "Methodology · Pipeline",
               (r"overview", r"pipeline", r"framework", r"architecture"), parent="Sec. 3.1"),
-    PaperItem("Table 1", "Quantitative comparison on CelebA-Test (LPIPS, FID, NIQE, Deg., PSNR, SSIM)", "",
+    PaperItem("Fig. 5", "Qualitative comparisons on the real-world LFW-, CelebChild- and WebPhoto-Test", "",
+              (r"real-world (test|photos?|images?|faces?)", r"LFW", r"CelebChild", r"WebPhoto", r"qualitative"),
+              parent="Sec. 4.2"),
+    PaperItem("Fig. 6", "Ablations, qualitatively: CS-SFT vs SFT vs no spatial modulation, no generative prior, "
+              "no pyramid restoration loss", "",
+              (r"ablations?", r"消融"), parent="Sec. 4.3"),
+    PaperItem("Fig. 7", "Ablation of the facial component loss on the eyes: discriminators, feature matching, "
+              "feature style (Gram) loss", "",
+              (r"ablations?", r"消融", r"feature matching"),
+              parent="Sec. 4.3"),
+    PaperItem("Table 1", "Quantitative comparison on CelebA-Test, blind face restoration (LPIPS, FID, NIQE, Deg., "
+              "PSNR, SSIM)", "",
               (r"CelebA-Test", r"quantitative", r"LPIPS", r"\bFID\b", r"NIQE", r"PSNR", r"SSIM", r"metrics?"),
               parent="Sec. 4.2"),
-    PaperItem("Table 3", "Ablation studies on CelebA-Test", "",
-              (r"ablations?", r"消融"), parent="Sec. 4.4"),
+    PaperItem("Table 2", "Quantitative comparison on CelebA-Test, 4× face super-resolution", "",
+              (r"CelebA-Test", r"quantitative", r"super-?resolution", r"\b4\s*×", r"\bSR\b"), parent="Sec. 4.2"),
+    PaperItem("Table 3", "Quantitative comparison on the real-world LFW-, CelebChild- and WebPhoto-Test (FID, NIQE)",
+              "",
+              (r"real-world (test|photos?|images?|faces?)", r"LFW", r"CelebChild", r"WebPhoto", r"quantitative",
+               r"\bFID\b", r"NIQE"), parent="Sec. 4.2"),
+    PaperItem("Table 4", "Ablation studies on CelebA-Test: no spatial modulation, SFT instead of CS-SFT, no generative "
+              "prior, no pyramid restoration loss", "",
+              (r"ablations?", r"消融"), parent="Sec. 4.3"),
 )
 
 # Fig. 2 draws the whole method, so it may stand next to any part of it.
-_DEPICTS = {"Fig. 2": {"Sec. 3.2", "Sec. 3.3", "Sec. 3.4", "Eq. 1", "Eq. 2", "Eq. 3", "Eq. 4", "Eq. 5"}}
+_DEPICTS = {"Fig. 2": {"Sec. 3.2", "Sec. 3.3", "Sec. 3.4", "Sec. 3.5", "Eq. 1", "Eq. 2", "Eq. 3", "Eq. 4", "Eq. 6",
+                       "Eq. 7", "Eq. 8"}}
 
 
 def item(key: str) -> PaperItem:
-    """The entry for ``key`` ("Eq. 6", "Sec. 3.2", "§3.2", "Fig. 2", "Table 1"); a clear error if there is none."""
+    """The entry for ``key`` ("Eq. 5", "Sec. 3.2", "§3.2", "Fig. 2", "Table 1"); a clear error if there is none."""
     canon = key.strip()
     if canon.startswith("§"):
         canon = "Sec. " + canon[1:].strip()
@@ -166,7 +197,7 @@ def item(key: str) -> PaperItem:
 
 
 def cite(key: str) -> str:
-    """``"Eq. 6 (L_rec: reconstruction loss ...)"`` — the reference followed by its meaning, for notebook prose."""
+    """``"Eq. 5 (L_rec: reconstruction loss ...)"`` — the reference followed by its meaning, for notebook prose."""
     it = item(key)
     return f"{it.key} ({it.meaning})"
 

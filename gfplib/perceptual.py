@@ -1,7 +1,7 @@
 """Perceptual feature networks: the fixed feature space of GFPGAN's perceptual and style losses.
 
 GFPGAN compares its restoration :math:`\\hat y` with the ground truth :math:`y` not only pixel by pixel but in the
-feature space :math:`\\phi` of a frozen, pretrained classification network (the reconstruction loss of paper Sec. 3.5, Eq. 6):
+feature space :math:`\\phi` of a frozen, pretrained classification network (the reconstruction loss of paper Sec. 3.5, Eq. 5):
 
 .. math::  \\mathcal L_{\\text{rec}} = \\lambda_{l1} \\lVert \\hat y - y \\rVert_1
            + \\lambda_{per} \\sum_i w_i \\lVert \\phi_i(\\hat y) - \\phi_i(y) \\rVert_1

@@ -5,13 +5,13 @@ https://arxiv.org/abs/2101.04061), Sec. 3.5 (model objectives) and Sec. 4.1 (tra
 alternates two updates on a batch of pairs :math:`(x, y)` — degraded input, ground truth (Sec. 4.1's degradation,
 :mod:`gfplib.data`):
 
-1. **G step** (the restorer :math:`G`, discriminators frozen) on the total loss of Eq. 10,
+1. **G step** (the restorer :math:`G`, discriminators frozen) on the total loss of Eq. 9,
 
    .. math::  \mathcal L_{total} = \mathcal L_{rec} + \lambda_{adv}\mathcal L_{adv}
               + \lambda_{comp}\mathcal L_{comp} + \lambda_{id}\mathcal L_{id},
 
-   the reconstruction loss of Eq. 6 (L1 + perceptual, plus the pyramid loss on the intermediate RGBs of Sec. 3.2),
-   the adversarial loss of Eq. 7, the facial component loss of Eq. 8 and the identity loss of Eq. 9 — every term
+   the reconstruction loss of Eq. 5 (L1 + perceptual, plus the pyramid loss on the intermediate RGBs of Sec. 3.2),
+   the adversarial loss of Eq. 6, the facial component loss of Eq. 7 and the identity loss of Eq. 8 — every term
    is computed by :func:`gfplib.losses.generator_loss`;
 2. **D step**: the global StyleGAN2 discriminator on real :math:`y` vs restored :math:`\hat y` (detached), with lazy
    R1 every 16 iterations, and the three facial component discriminators (left eye, right eye, mouth) on crops.
@@ -20,7 +20,7 @@ After both, the exponential moving average :math:`\theta_{ema} \leftarrow \beta\
 of G's parameters is updated with the official per-iteration decay :math:`\beta = 0.5^{32/10000}`; the EMA copy is
 the network that is validated and shipped. The decoder is the pretrained StyleGAN2 (the generative facial prior,
 Sec. 3.3), loaded with :func:`gfplib.checkpoints.load_decoder_prior` and frozen (or trainable; or randomly
-initialised for the "no prior" ablation of Sec. 4.4).
+initialised for the "no prior" ablation of Sec. 4.3).
 
 Profiles (:meth:`TrainConfig.profile`): ``toy`` (32² toy world, CPU, offline), ``colab`` (512², official prior, one
 GPU, mixed precision) and ``paper`` (the official configuration, several GPUs). Every field can be overridden on the
@@ -88,7 +88,7 @@ class TrainConfig:
     channel_multiplier: float = 1  # the official prior is the channel_multiplier=1 StyleGAN2
     num_mlp: int = 8
     narrow: float = 1.0
-    sft: str = "half"  # "half": CS-SFT (Eq. 5); "all": SFT on all channels (Eq. 4); "none": latent codes only
+    sft: str = "half"  # "half": CS-SFT (Eq. 4); "all": SFT on all channels (Eq. 3); "none": latent codes only
     prior: str = "stylegan2-512-prior"  # registry name or path of a StyleGAN2 checkpoint; "none": random decoder
     fix_decoder: bool = True  # freeze the prior (paper); False: fine-tune it with the rest
     # --- discriminators
@@ -157,7 +157,7 @@ class TrainConfig:
     # ---- derived switches
     @property
     def use_components(self) -> bool:
-        """Facial component discriminators and losses (Eq. 8) are on."""
+        """Facial component discriminators and losses (Eq. 7) are on."""
         return self.loss.comp_gan > 0 or self.loss.comp_style > 0
 
     @property
@@ -230,7 +230,7 @@ def _ablate(cfg: TrainConfig, **loss_changes) -> TrainConfig:
     return replace(cfg, loss=replace(cfg.loss, **loss_changes))
 
 
-#: The switches of the paper's ablations (Sec. 4.4, Table 3) and the official `simple` variant, by name.
+#: The switches of the paper's ablations (Sec. 4.3, Table 4) and the official `simple` variant, by name.
 ABLATIONS: Dict[str, Callable[[TrainConfig], TrainConfig]] = {
     "simple": lambda c: replace(c, loss=c.loss.simple()),  # train_gfpgan_v1_simple.yml: no component / identity loss
     "sft_all": lambda c: replace(c, sft="all"),  # SFT on all channels instead of the channel split
@@ -559,7 +559,7 @@ class GFPGANTrainer:
         return lq, gt, boxes
 
     def g_step(self, lq: torch.Tensor, gt: torch.Tensor, boxes=None, iteration: Optional[int] = None):
-        """Update G on the total loss (Eq. 10); returns ``(restored image, log)``. D and the component Ds are frozen and
+        """Update G on the total loss (Eq. 9); returns ``(restored image, log)``. D and the component Ds are frozen and
         called unwrapped: no gradient of theirs is needed, only the gradient *through* them to the image."""
         it = self.iteration + 1 if iteration is None else iteration
         for net in (self.net_d, self.comp_ds):

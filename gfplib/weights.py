@@ -2,7 +2,7 @@ r"""One table of every pretrained file the series uses, one checked download, on
 
 GFPGAN (arXiv 2101.04061) stands on pretrained networks it does not train: the StyleGAN2 generator that is the
 *generative facial prior* (生成式人脸先验, Sec. 3.3), ArcFace for the *identity-preserving loss* (身份保留损失,
-Eq. 9), VGG19 for the perceptual loss (Eq. 6), the FFHQ eye / mouth boxes of the *facial component loss* (Eq. 8),
+Eq. 8), VGG19 for the perceptual loss (Eq. 5), the FFHQ eye / mouth boxes of the *facial component loss* (Eq. 7),
 and RetinaFace + ParseNet, with which the official inference crops and pastes back real faces. At 80–575 MB each
 they cannot live in the repository: it holds only :data:`REGISTRY`, a table ``name → (file name, URL, sha256, size,
 notes)``, and :func:`fetch` downloads on demand. The tiny toy-world networks *are* shipped in ``data/``

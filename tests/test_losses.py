@@ -1,4 +1,4 @@
-"""gfplib.losses: GFPGAN's objective (Eqs. 6–10) against closed forms, invariants and gradient-flow rules."""
+"""gfplib.losses: GFPGAN's objective (Eqs. 5–9) against closed forms, invariants and gradient-flow rules."""
 import math
 from dataclasses import replace
 from pathlib import Path

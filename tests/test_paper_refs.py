@@ -8,10 +8,10 @@ CONTRIBUTING.md and data/README.md. For each one:
 2. a key term next to it must name that entry (or the section containing it, or an item it contains). Key terms
    are the ``keywords`` of the entries ("reconstruction loss", "CS-SFT", "退化模型", ...). The search looks at most
    160 characters either way without leaving the paragraph, the table cell, the clause (";") or, for a comment or
-   a heading, the line; nor does it pass another reference — so in "the reconstruction loss (Eq. 6) and the
-   adversarial loss (Eq. 7)" each equation has its own loss, and "CS-SFT (Eq. 2)" or "the degradation model
+   a heading, the line; nor does it pass another reference — so in "the reconstruction loss (Eq. 5) and the
+   adversarial loss (Eq. 6)" each equation has its own loss, and "CS-SFT (Eq. 2)" or "the degradation model
    (eq. 6)" fail. A reference with no key term of its own may lean on an adjacent related one
-   ("the losses (Sec. 3.5, Eqs. 6–10)").
+   ("the losses (Sec. 3.5, Eqs. 5–9)").
 
 Not checked: quoted examples in inline code (`Eq. 2`); references to other papers, recognised by the paper's name
 right before them ("StyleGAN2 §2.2", "ArcFace Eq. 3") or by the nearest citation before them in the paragraph
@@ -245,29 +245,38 @@ def test_paper_references(group):
 
 # ------------------------------------------------------------------------------------------- the checker itself
 @pytest.mark.parametrize("text", [
-    "Channel-split spatial feature transform (GFP-GAN Eq. 2).",                       # CS-SFT is Eq. 5
+    "Channel-split spatial feature transform (GFP-GAN Eq. 2).",                       # CS-SFT is Eq. 4
     "Channel-split spatial feature transform (`cs_sft`, Eq. 2).",                     # code spans are not terms
-    "degraded on the fly by the degradation model (eq. 6)",                           # Sec. 4.1; Eq. 6 is L_rec
-    "the pyramid restoration loss (paper Eq. 7)",                                     # Sec. 3.2 text; Eq. 7 is L_adv
+    "degraded on the fly by the degradation model (eq. 6)",                           # Eq. 10; Eq. 6 is L_adv
+    "the degradation model (Eq. 4)",                                                  # Eq. 4 is CS-SFT
+    "the pyramid restoration loss (paper Eq. 7)",                                     # Sec. 3.2 text; Eq. 7: L_comp
+    "the pyramid restoration loss (Eq. 5)",                                           # Eq. 5 is L_rec
+    "the CS-SFT layers (Eq. 5)",                                                      # CS-SFT is Eq. 4
+    "the ablation studies (Sec. 4.4, Table 3)",                                       # Sec. 4.3 and Table 4
     "the facial component loss (§3.4)",                                               # Sec. 3.5
     "the reconstruction loss (Eq. 7)",
     "the total loss, Eq. 11",                                                         # no Eq. 11
     "GFPGAN is trained as in Table 9.",
     "This notebook follows §3.2.",                                                    # no meaning given
-    "the reconstruction loss (Eq. 6) and the identity preserving loss (Eq. 8)",       # second one is Eq. 9
+    "the reconstruction loss (Eq. 5) and the identity preserving loss (Eq. 9)",       # second one is Eq. 8
+    "the total loss (Eq. 10)",                                                        # Eq. 9
 ])
 def test_checker_flags_wrong_references(text):
     assert check_text(text), f"not flagged: {text!r}"
 
 
 @pytest.mark.parametrize("text", [
-    "Channel-split spatial feature transform (CS-SFT, Eq. 5).",
+    "Channel-split spatial feature transform (CS-SFT, Eq. 4).",
+    "the spatial feature transform (SFT, Eq. 3): α, β = Conv(F_spatial), α ⊙ F_GAN + β",
     "degraded by the degradation model of Sec. 4.1",
+    "the degradation model x = [(y ⊛ k_σ)↓_r + n_δ]_JPEG_q (Sec. 4.1, Eq. 10)",
     "the pyramid restoration loss (Sec. 3.2; it has no equation number)",
-    "the facial component loss (§3.5, Eq. 8)",
-    "the reconstruction loss (Eq. 6) and the adversarial loss (Eq. 7)",
+    "the facial component loss (§3.5, Eq. 7)",
+    "the reconstruction loss (Eq. 5) and the adversarial loss (Eq. 6)",
+    "the identity preserving loss (Eq. 8) and the total loss (Eq. 9)",
+    "the ablation studies (Sec. 4.3, Table 4) and the ablation figures (Figs. 6 and 7)",
     "§3.2 Degradation Removal Module, §3.3 Generative Facial Prior and Latent Code Mapping, §3.4 channel-split SFT",
-    "One module for the losses (paper Sec. 3.5, Eqs. 6–10).",
+    "One module for the losses (paper Sec. 3.5, Eqs. 5–9).",
     "Modulated convolution (StyleGAN2 §2.2, replacing AdaIN)",                        # another paper
     "StyleGAN2 (Karras et al., CVPR 2020) §2 (weight demodulation), §4 (skip generator)",
     "ArcFace (Deng et al., https://arxiv.org/abs/1801.07698), Eq. 3",
@@ -298,9 +307,9 @@ def test_table_is_consistent():
         assert it.keywords, f"{key}: give at least one keyword"
         for pattern in it.keywords:
             re.compile(pattern)
-    # the ten equations of the method, each in its section
+    # the ten numbered equations of the v2 text, each in its section: nine in the method, the degradation model in 4.1
     assert [k for k in PAPER if k.startswith("Eq.")] == [f"Eq. {n}" for n in range(1, 11)]
-    sections = {1: "Sec. 3.2", 2: "Sec. 3.3", 3: "Sec. 3.4", 4: "Sec. 3.4", 5: "Sec. 3.4"}
+    sections = {1: "Sec. 3.2", 2: "Sec. 3.3", 3: "Sec. 3.4", 4: "Sec. 3.4", 10: "Sec. 4.1"}
     for n in range(1, 11):
         assert PAPER[f"Eq. {n}"].parent == sections.get(n, "Sec. 3.5")
 
@@ -310,19 +319,20 @@ def test_table_is_consistent():
     ("pyramid restoration loss", {"Sec. 3.2"}),
     ("latent code mapping", {"Sec. 3.3", "Eq. 2"}),
     ("generative facial prior", {"Sec. 3.3"}),
-    ("spatial feature transform", {"Sec. 3.4", "Eq. 4"}),
-    ("channel-split spatial feature transform", {"Sec. 3.4", "Eq. 5"}),
-    ("CS-SFT", {"Sec. 3.4", "Eq. 5"}),
-    ("identity half", {"Eq. 5"}),
-    ("reconstruction loss", {"Eq. 6"}),
-    ("adversarial loss", {"Eq. 7"}),
-    ("facial component loss", {"Eq. 8"}),
-    ("identity preserving loss", {"Eq. 9"}),
-    ("total loss", {"Eq. 10"}),
-    ("degradation model", {"Sec. 4.1"}),
+    ("spatial feature transform", {"Sec. 3.4", "Eq. 3"}),
+    ("channel-split spatial feature transform", {"Sec. 3.4", "Eq. 4"}),
+    ("CS-SFT", {"Sec. 3.4", "Eq. 4"}),
+    ("identity half", {"Eq. 4"}),
+    ("reconstruction loss", {"Eq. 5"}),
+    ("adversarial loss", {"Eq. 6"}),
+    ("facial component loss", {"Eq. 7"}),
+    ("identity preserving loss", {"Eq. 8"}),
+    ("total loss", {"Eq. 9"}),
+    ("degradation model", {"Sec. 4.1", "Eq. 10"}),
     ("退化去除模块", {"Sec. 3.2", "Eq. 1"}),
-    ("通道分割空间特征变换", {"Sec. 3.4", "Eq. 5"}),
-    ("身份保留损失", {"Eq. 9"}),
+    ("通道分割空间特征变换", {"Sec. 3.4", "Eq. 4"}),
+    ("身份保留损失", {"Eq. 8"}),
+    ("ablation", {"Sec. 4.3", "Table 4", "Fig. 6", "Fig. 7"}),
 ])
 def test_names_belong_to_the_right_items(phrase, owners):
     """The paper's names for its parts are key terms of exactly the items that define them."""

@@ -1,6 +1,6 @@
 r"""Discriminators of GFPGAN: the whole-face StyleGAN2 discriminator and the facial-component discriminator.
 
-GFPGAN (https://arxiv.org/abs/2101.04061), Sec. 3.5 (Eqs. 7 and 8). The adversarial loss on the whole face uses the
+GFPGAN (https://arxiv.org/abs/2101.04061), Sec. 3.5 (Eqs. 6 and 7). The adversarial loss on the whole face uses the
 StyleGAN2 discriminator (Karras et al., https://arxiv.org/abs/1912.04958, residual architecture of Fig. 7) with the
 non-saturating logistic loss
 

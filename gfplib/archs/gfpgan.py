@@ -6,7 +6,7 @@ https://arxiv.org/abs/2101.04061), Sec. 3 and Fig. 2; weights ``GFPGANv1.pth``. 
 (degradation removal 退化去除模块, Eq. 1; latent code mapping 潜在代码映射
 :math:`\mathcal W = \mathrm{MLP}(F_{latent})`, Eq. 2; SFT heads :math:`(\alpha, \beta) = \mathcal M(F_{spatial})`,
 Eq. 3; CS-SFT 通道分割空间特征变换
-:math:`F_{out} = \operatorname{Concat}[F^{id}_{GAN}, \alpha \odot F^{t}_{GAN} + \beta]`, Eq. 5).
+:math:`F_{out} = \operatorname{Concat}[F^{id}_{GAN}, \alpha \odot F^{t}_{GAN} + \beta]`, Eq. 4).
 
 What differs from the clean model is only *how* each layer is built (StyleGAN2's conventions, see
 :mod:`gfplib.archs.ops`):

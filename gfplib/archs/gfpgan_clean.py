@@ -22,7 +22,7 @@ features :math:`F_{GAN}`.
 
 **Channel-split spatial feature transform (通道分割空间特征变换, CS-SFT, Sec. 3.4)** — at each resolution two small
 conv nets turn :math:`F_{spatial}` into a per-pixel scale :math:`\alpha` and shift :math:`\beta` (Eq. 3), which
-modulate half of the prior's channels (SFT, Eq. 4) while the other half passes through untouched (Eq. 5):
+modulate half of the prior's channels (SFT, Eq. 3) while the other half passes through untouched (CS-SFT, Eq. 4):
 
 .. math::  F_{output} = \operatorname{Concat}\big[\, F^{id}_{GAN},\; \alpha \odot F^{t}_{GAN} + \beta \,\big],
            \qquad (\alpha, \beta) = \mathcal M(F_{spatial})
@@ -70,7 +70,7 @@ __all__ = [
 
 # ------------------------------------------------------------------------------------------------------- CS-SFT
 def cs_sft(feat: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, sft_half: bool) -> torch.Tensor:
-    """Channel-split spatial feature transform (GFP-GAN Eq. 5; plain SFT, Eq. 4, with ``sft_half=False``).
+    """Channel-split spatial feature transform (GFP-GAN Eq. 4; plain SFT, Eq. 3, with ``sft_half=False``).
 
     Args:
         feat: ``(B, C, H, W)`` features of the StyleGAN2 prior, :math:`F_{GAN}`.
@@ -87,10 +87,10 @@ def cs_sft(feat: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, sft_hal
             raise ValueError(f"SFT {name} must have shape ({feat.shape[0]}, {c_sft}, {feat.shape[2]}, {feat.shape[3]}) "
                              f"for features {tuple(feat.shape)} (sft_half={sft_half}), got {tuple(t.shape)}")
     if not sft_half:
-        return feat * scale + shift  # F_out = α ⊙ F + β   (Eq. 4)
+        return feat * scale + shift  # F_out = α ⊙ F + β   (Eq. 3)
     half = feat.shape[1] // 2
     feat_id, feat_t = feat[:, :half], feat[:, half:]  # (B, C/2, H, W) each: identity / transformed split
-    return torch.cat([feat_id, feat_t * scale + shift], dim=1)  # F_out = cat[F_id, α ⊙ F_t + β]   (Eq. 5)
+    return torch.cat([feat_id, feat_t * scale + shift], dim=1)  # F_out = cat[F_id, α ⊙ F_t + β]   (Eq. 4)
 
 
 def check_conditions(conditions: Sequence[torch.Tensor], log_size: int) -> List[torch.Tensor]:

@@ -1,14 +1,14 @@
 r"""Paired training data: a clean face (``gt``), its degraded copy (``lq``) and the facial-component boxes.
 
 GFPGAN never sees real low-quality photos during training. Each sample takes a clean aligned face :math:`y` (the
-ground truth) and makes its input :math:`x` on the fly with the degradation model of paper §4.1 (training datasets;
-the paper gives it no equation number),
+ground truth) and makes its input :math:`x` on the fly with the degradation model of paper §4.1 (training datasets,
+Eq. 10),
 
 .. math::  x = \big[(y \circledast k_\sigma)\downarrow_r + n_\delta\big]_{\mathrm{JPEG}_q},
 
 (:mod:`gfplib.degradation`), after a random horizontal flip of :math:`y`. Alongside the pair come the boxes of the
 left eye, right eye and mouth, from which the facial component discriminators crop (面部组成损失, facial component
-loss, paper §3.5, Eq. 8). Two sources share one output format:
+loss, paper §3.5, Eq. 7). Two sources share one output format:
 
 * :class:`ToyFaceDataset` — procedural toy faces (:mod:`gfplib.data.toyfaces`) with exact boxes; runs anywhere.
 * :class:`FFHQFolderDataset` — a folder of aligned face images as FFHQ users have them (PNG, 512² or 1024²), with

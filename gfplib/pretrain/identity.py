@@ -1,6 +1,6 @@
 """The toy identity network: a small ResNet-ArcFace trained with the additive angular margin loss on toy people.
 
-GFPGAN's identity preserving loss (身份保留损失, paper Sec. 3.5, Eq. 9) compares ArcFace embeddings :math:`\\eta(\\cdot)` of
+GFPGAN's identity preserving loss (身份保留损失, paper Sec. 3.5, Eq. 8) compares ArcFace embeddings :math:`\\eta(\\cdot)` of
 the restored face and the ground truth: :math:`\\mathcal L_{id} = \\lambda_{id} \\lVert \\eta(\\hat y) - \\eta(y)\\rVert_1`.
 The official :math:`\\eta` is a ResNet-18 ArcFace on gray 128² faces. The toy world's :math:`\\eta` is the same
 family (:class:`ToyResNetArcFace`: IR blocks, BN–dropout–FC–BN head, gray input made with the official weights
