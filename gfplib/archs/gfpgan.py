@@ -14,11 +14,10 @@ What differs from the clean model is only *how* each layer is built (StyleGAN2's
 * every conv / linear layer has an **equalised learning rate** (weights :math:`\hat w \sim \mathcal N(0, 1)`, used as
   :math:`\hat w / \sqrt{\text{fan\_in}}`) and activations are the **fused leaky ReLU** :math:`\sqrt 2\,
   \mathrm{lrelu}_{0.2}(x + b)`;
-* the encoder's ResBlocks **blur with a FIR kernel** ``resample_kernel`` (outer product of ``(1, 3, 3, 1)``) and
-  convolve with stride 2 (anti-aliased downsampling) and add the skip path as
-  :math:`(\text{out} + \text{skip})/\sqrt 2` (:class:`~gfplib.archs.ops.ResDownBlock`, the StyleGAN2 discriminator's
-  block); the decoder's :class:`ResUpBlock` upsamples bilinearly, also with
-  the :math:`1/\sqrt 2` sum;
+* the encoder's residual blocks (:class:`~gfplib.archs.ops.ResDownBlock`, the StyleGAN2 discriminator's block)
+  **blur with a FIR kernel** ``resample_kernel`` (outer product of ``(1, 3, 3, 1)``), convolve with stride 2
+  (anti-aliased downsampling) and add the skip path as :math:`(\text{out} + \text{skip})/\sqrt 2`; the decoder's
+  :class:`ResUpBlock` upsamples bilinearly, also with the :math:`1/\sqrt 2` sum;
 * the prior is :class:`~gfplib.archs.stylegan2.StyleGAN2Generator` (transposed conv + FIR blur, mapping network with
   learning-rate multiplier ``lr_mlp = 0.01``), loaded from ``StyleGAN2_512_Cmul1_FFHQ_B12G4_scratch_800k.pth``
   and frozen (``fix_decoder=True``) during training;
