@@ -3,7 +3,8 @@
 Plain functions that return a ``matplotlib.figure.Figure``, so tests can call them and widgets can wrap them
 (:mod:`gfplib.widgets`). They never call ``plt.show()`` themselves. Used in ``notebooks/00_overview.ipynb`` (the
 pipeline) and ``notebooks/01_degradation.ipynb`` (the degradation model); :func:`count_parameters` makes the
-parameter table of ``notebooks/03_unet_pyramid.ipynb``.
+parameter table of ``notebooks/03_unet_pyramid.ipynb``; :func:`component_grams` and :func:`plot_loss_terms` draw the
+Gram-matrix explorer and the loss bar chart of ``notebooks/07_losses.ipynb``.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["draw_pipeline", "show_images", "plot_degradation_steps", "psnr", "GFPGAN_PARTS", "count_parameters"]
+__all__ = ["draw_pipeline", "show_images", "plot_degradation_steps", "psnr", "GFPGAN_PARTS", "count_parameters",
+           "LOSS_TERM_WEIGHTS", "component_grams", "plot_component_grams", "plot_loss_terms"]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -243,3 +245,164 @@ def count_parameters(model: "torch.nn.Module", parts: Mapping[str, str] = GFPGAN
         if not trainable_only or p.requires_grad:
             counts[parts[top]] += p.numel()
     return counts
+
+
+# ------------------------------------------------------------------ the losses (notebooks/07_losses.ipynb)
+#: term key of :func:`gfplib.losses.generator_loss` → the :class:`~gfplib.losses.LossConfig` field that weights it
+LOSS_TERM_WEIGHTS: Mapping[str, str] = MappingProxyType({
+    "l_pix": "pixel", "l_pyramid": "pyramid", "l_percep": "perceptual", "l_style": "style", "l_gan": "gan",
+    "l_comp_gan": "comp_gan", "l_comp_style": "comp_style", "l_id": "identity"})
+
+
+def component_grams(restored, gt, boxes, feature_fn, *, component: str, layer: str, sizes: Mapping[str, int],
+                    face: int = 0, channels: Optional[Sequence[int]] = None) -> Dict[str, object]:
+    """One face's component crop, its features and their Gram matrices, restored vs ground truth (Eq. 7 style term).
+
+    Args:
+        restored, gt: ``(B, 3, H, W)`` faces in [-1, 1] (ŷ and y).
+        boxes: component name → ``(B, 4)`` boxes, as in the batches (``loc_<name>``).
+        feature_fn: ``feature_fn(crops, component)`` → ``{layer: (N, C, h, w)}`` for ``(N, 3, s, s)`` crops.
+        component: ``'left_eye'``, ``'right_eye'`` or ``'mouth'``.
+        layer: the key of ``feature_fn``'s output to look at.
+        sizes: RoI-align side per component (:meth:`gfplib.losses.LossConfig.component_sizes`).
+        face: index in the batch.
+        channels: ``(start, stop)``, the channels to show (default: all). The Gram matrices are the loss's —
+            :func:`gfplib.losses.gram_matrix` over *all* channels (normalised by c·h·w) — cut to this block.
+
+    Returns:
+        ``crop_restored``, ``crop_gt`` ``(3, s, s)``; ``feat_restored``, ``feat_gt`` ``(k, h, w)`` for the k chosen
+        channels; ``gram_restored``, ``gram_gt`` ``(k, k)``; ``gram_l1`` (mean |ΔGram| over all channels: the layer's
+        term of the style loss) and ``gram_l1_block`` (over the block); ``channels`` (start, stop), ``num_channels``.
+    """
+    import torch
+
+    from gfplib.losses import component_crops, gram_matrix
+
+    if component not in sizes:
+        raise KeyError(f"unknown component {component!r}; choose one of {sorted(sizes)}")
+    if not 0 <= face < gt.shape[0]:
+        raise IndexError(f"face {face} is not in the batch of {gt.shape[0]} faces")
+    one_box = {component: boxes[component][face:face + 1]}
+    with torch.no_grad():
+        crops = [component_crops(img[face:face + 1], one_box, {component: sizes[component]})[component]
+                 for img in (restored, gt)]  # ŷ_ROI, y_ROI   (1, 3, s, s) each
+        feats = [feature_fn(c, component) for c in crops]
+        if layer not in feats[0]:
+            raise KeyError(f"no layer {layer!r} in the features; choose one of {list(feats[0])}")
+        feats = [f[layer] for f in feats]  # (1, C, h, w)
+        grams = [gram_matrix(f)[0] for f in feats]  # (C, C), normalised by C·h·w as in the loss
+    c = feats[0].shape[1]
+    start, stop = (0, c) if channels is None else (int(channels[0]), int(channels[1]))
+    if not 0 <= start < stop <= c:
+        raise ValueError(f"channels ({start}, {stop}) must satisfy 0 ≤ start < stop ≤ {c} (the layer's channels)")
+    block = slice(start, stop)
+    return {"crop_restored": crops[0][0], "crop_gt": crops[1][0],
+            "feat_restored": feats[0][0, block], "feat_gt": feats[1][0, block],
+            "gram_restored": grams[0][block, block], "gram_gt": grams[1][block, block],
+            "gram_l1": float((grams[0] - grams[1]).abs().mean()),  # ‖Gram(ψ(ŷ)) − Gram(ψ(y))‖₁ of this layer
+            "gram_l1_block": float((grams[0][block, block] - grams[1][block, block]).abs().mean()),
+            "channels": (start, stop), "num_channels": c, "component": component, "layer": layer, "face": face}
+
+
+def _mosaic(maps: np.ndarray, ncols: int) -> np.ndarray:
+    """``(k, h, w)`` maps → one array with the maps in a grid, NaN (blank) lines between them."""
+    k, h, w = maps.shape
+    nrows = math.ceil(k / ncols)
+    out = np.full((nrows * (h + 1) - 1, ncols * (w + 1) - 1), np.nan)
+    for i, m in enumerate(maps):
+        r, c = divmod(i, ncols)
+        out[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = m
+    return out
+
+
+def plot_component_grams(data: Mapping[str, object], *, max_maps: int = 16, label: str = "restored ŷ"):
+    """The figure of :func:`component_grams`: crops, feature maps, Gram matrices on one colour scale, difference.
+
+    Rows: the restoration (``label``) and the ground truth y. Columns: the crop (nearest-neighbour zoom); the first
+    ``max_maps`` chosen channels' feature maps (one shared colour scale); the Gram block (one shared scale and colour
+    bar); and, spanning both rows, Gram(ŷ) − Gram(y) on a symmetric scale.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    start, stop = data["channels"]
+    k = min(max_maps, stop - start)
+    feats = [np.asarray(data[f"feat_{r}"][:k], dtype=np.float64) for r in ("restored", "gt")]
+    grams = [np.asarray(data[f"gram_{r}"], dtype=np.float64) for r in ("restored", "gt")]
+    crops = [np.clip((np.asarray(data[f"crop_{r}"]).transpose(1, 2, 0) + 1) / 2, 0, 1) for r in ("restored", "gt")]
+    ncols = math.ceil(math.sqrt(k))
+    flim = (min(f.min() for f in feats), max(f.max() for f in feats))
+    glim = (min(g.min() for g in grams), max(g.max() for g in grams))
+    diff = grams[0] - grams[1]
+    dlim = float(np.abs(diff).max()) or 1e-12
+
+    fig = plt.figure(figsize=(13, 6.2), layout="constrained")
+    grid = fig.add_gridspec(2, 4, width_ratios=(1, 1.25, 1.25, 1.45))
+    feat_axes, gram_axes = [], []
+    part = str(data["component"]).replace("_", " ")
+    for row, name in enumerate(("ŷ", "y")):
+        ax = fig.add_subplot(grid[row, 0])
+        ax.imshow(crops[row], interpolation="nearest")
+        s = crops[row].shape[0]
+        ax.set_title(f"{name}: {part} crop {s}×{s}", fontsize=10)
+        ax.axis("off")
+        ax = fig.add_subplot(grid[row, 1])
+        im_f = ax.imshow(_mosaic(feats[row], ncols), cmap="viridis", vmin=flim[0], vmax=flim[1],
+                         interpolation="nearest")
+        h, w = feats[row].shape[1:]
+        ax.set_title(f"{name}: feature maps, ch. {start}–{start + k - 1} ({h}×{w})", fontsize=10)
+        ax.axis("off")
+        feat_axes.append(ax)
+        ax = fig.add_subplot(grid[row, 2])
+        im_g = ax.imshow(grams[row], cmap="magma", vmin=glim[0], vmax=glim[1], interpolation="nearest",
+                         extent=(start - 0.5, stop - 0.5, stop - 0.5, start - 0.5))
+        ax.set_title(f"Gram({name}), channels {start}–{stop - 1}", fontsize=10)
+        ax.tick_params(labelsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        gram_axes.append(ax)
+    fig.colorbar(im_f, ax=feat_axes, shrink=0.7, label="feature (shared scale)").ax.tick_params(labelsize=8)
+    fig.colorbar(im_g, ax=gram_axes, shrink=0.7, label="Gram (shared scale)").ax.tick_params(labelsize=8)
+    ax = fig.add_subplot(grid[:, 3])
+    im_d = ax.imshow(diff, cmap="RdBu_r", vmin=-dlim, vmax=dlim, interpolation="nearest",
+                     extent=(start - 0.5, stop - 0.5, stop - 0.5, start - 0.5))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(f"Gram(ŷ) − Gram(y)\nmean |Δ| over this block {data['gram_l1_block']:.2e}", fontsize=10)
+    ax.tick_params(labelsize=8)
+    fig.colorbar(im_d, ax=ax, shrink=0.5, label="difference").ax.tick_params(labelsize=8)
+    fig.suptitle(f"{label} vs ground truth y — face {data['face']}, {part}, {data['layer']} "
+                 f"({data['num_channels']} channels): mean |ΔGram| over all channels = {data['gram_l1']:.2e}",
+                 fontsize=11)
+    return fig
+
+
+def plot_loss_terms(terms: Mapping[str, float], weights: Mapping[str, float], *, title: str = ""):
+    """Horizontal bars of the weighted loss terms λ_k · L_k of Eq. 9 and their total.
+
+    Args:
+        terms: term key (``'l_pix'``, …) → unweighted value (:func:`gfplib.losses.generator_loss_terms`).
+        weights: term key → weight λ_k (every key of ``terms``).
+        title: first line of the title (the total follows).
+    """
+    import matplotlib.pyplot as plt
+
+    missing = [k for k in terms if k not in weights]
+    if missing:
+        raise KeyError(f"no weight for term(s) {missing}")
+    keys = list(terms)
+    values = [float(weights[k]) * float(terms[k]) for k in keys]  # λ_k · L_k
+    total = sum(values)
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(keys) + 1.4), layout="constrained")
+    ax.barh(range(len(keys)), values, color=[f"C{i}" for i in range(len(keys))])
+    ax.set_yticks(range(len(keys)), [f"{k}  ({float(weights[k]):.3g} × {float(terms[k]):.3g})" for k in keys],
+                  fontsize=9)
+    ax.invert_yaxis()
+    top = max(values + [1e-12])
+    for i, v in enumerate(values):
+        ax.text(v + 0.01 * top, i, f"{v:.3g}  ({v / total:.1%})" if total > 0 else f"{v:.3g}", va="center",
+                fontsize=9)
+    ax.set_xlim(0, 1.22 * top)
+    ax.set_xlabel("weighted term λ·L")
+    ax.set_title(f"{title + chr(10) if title else ''}total loss (Eq. 9) = {total:.4g}", fontsize=11)
+    return fig

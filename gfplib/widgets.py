@@ -6,7 +6,8 @@ and ``make test``) no controls are built: ``fn`` is called once with the control
 notebook shows a real figure on GitHub and nbval has deterministic output.
 
 ``ipywidgets`` is imported only when a widget is built (it comes with the ``notebooks`` extra).
-First used in ``notebooks/01_degradation.ipynb``.
+First used in ``notebooks/01_degradation.ipynb``; :func:`gram_widget` and :func:`loss_weights_widget` belong to
+``notebooks/07_losses.ipynb``.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
-__all__ = ["STATIC_ENV", "static_mode", "interact", "build_interactive", "degradation_widget"]
+__all__ = ["STATIC_ENV", "static_mode", "interact", "build_interactive", "degradation_widget", "gram_widget",
+           "loss_weights_widget"]
 
 STATIC_ENV = "GFPLIB_STATIC_WIDGETS"
 
@@ -145,5 +147,99 @@ def degradation_widget(gt: np.ndarray, *, sigma_x: Optional[float] = None, sigma
         return plot_degradation_steps(x, sigma_x=sigma_x, sigma_y=sigma_y, theta=math.radians(theta_deg),
                                       scale=scale, noise=noise, quality=quality, seed=seed,
                                       kernel_size=cfg.kernel_size)
+
+    return interact(fn, **controls)
+
+
+def _clip_channels(channels, width: int) -> tuple:
+    """A channel range ``(start, stop)`` clipped to a layer of ``width`` channels (at least one channel)."""
+    stop = min(int(channels[1]), width)
+    return min(int(channels[0]), stop - 1), stop
+
+
+def gram_widget(restorations: Dict[str, Any], gt, boxes, feature_fn: Callable[..., Any], sizes: Dict[str, int], *,
+                face: int = 0, restoration: Optional[str] = None, component: str = "left_eye",
+                layer: Optional[str] = None, channels: tuple = (0, 16)) -> None:
+    """The Gram-matrix explorer of notebook 07, over :func:`gfplib.viz.component_grams` and
+    :func:`gfplib.viz.plot_component_grams`: a face, a restoration ŷ, a component, a feature layer, a channel range.
+
+    Args:
+        restorations: name → ``(B, 3, H, W)`` restorations ŷ in [-1, 1] (e.g. ``{'blurred y': …, 'x': …}``).
+        gt: ``(B, 3, H, W)`` ground truth y.
+        boxes: component name → ``(B, 4)`` boxes.
+        feature_fn: ``feature_fn(crops, component)`` → ``{layer: (N, C, h, w)}``.
+        sizes: component name → crop side (:meth:`gfplib.losses.LossConfig.component_sizes`).
+        face, restoration, component, layer, channels: the default (static) setting; ``restoration`` and ``layer``
+            default to the first of their kind. ``channels`` = (start, stop) is clipped to the chosen layer's width.
+    """
+    import torch
+
+    from gfplib.losses import component_crops
+    from gfplib.viz import component_grams, plot_component_grams
+
+    if not restorations:
+        raise ValueError("restorations is empty: give at least one restored batch, e.g. {'blurred y': ...}")
+    restoration = next(iter(restorations)) if restoration is None else restoration
+    if restoration not in restorations:
+        raise KeyError(f"unknown restoration {restoration!r}; choose one of {list(restorations)}")
+    if component not in sizes:
+        raise KeyError(f"unknown component {component!r}; choose one of {list(sizes)}")
+    with torch.no_grad():  # one forward to learn the layer names and widths
+        crop = component_crops(gt[:1], {component: boxes[component][:1]}, {component: sizes[component]})[component]
+        widths = {name: int(f.shape[1]) for name, f in feature_fn(crop, component).items()}
+    layer = next(iter(widths)) if layer is None else layer
+    if layer not in widths:
+        raise KeyError(f"unknown layer {layer!r}; choose one of {list(widths)}")
+    w = _ipywidgets()
+    style = {"description_width": "85px"}
+    controls = dict(
+        face=w.IntSlider(value=face, min=0, max=gt.shape[0] - 1, description="face", style=style),
+        restoration=w.Dropdown(options=list(restorations), value=restoration, description="restoration ŷ",
+                               style=style),
+        component=w.Dropdown(options=list(sizes), value=component, description="component", style=style),
+        layer=w.Dropdown(options=list(widths), value=layer, description="layer", style=style),
+        channels=w.IntRangeSlider(value=_clip_channels(channels, max(widths.values())), min=0,
+                                  max=max(widths.values()), description="channels", style=style),
+    )
+
+    def fn(face, restoration, component, layer, channels):
+        data = component_grams(restorations[restoration], gt, boxes, feature_fn, component=component, layer=layer,
+                               sizes=sizes, face=face, channels=_clip_channels(channels, widths[layer]))
+        return plot_component_grams(data, label=f"ŷ = {restoration}")
+
+    return interact(fn, **controls)
+
+
+def loss_weights_widget(terms: Dict[str, float], weights: Dict[str, float], *, title: str = "") -> None:
+    """Sliders (log scale) for the weights λ_k of the total loss (Eq. 9) over :func:`gfplib.viz.plot_loss_terms`.
+
+    Args:
+        terms: term key → unweighted value (:func:`gfplib.losses.generator_loss_terms`, as floats).
+        weights: term key → default weight (e.g. ``{k: getattr(cfg, viz.LOSS_TERM_WEIGHTS[k]) for k in terms}``);
+            each must be positive (a term with weight 0 is not computed at all).
+        title: first line of the figure's title.
+    """
+    from gfplib.viz import plot_loss_terms
+
+    if not terms:
+        raise ValueError("terms is empty: compute them with gfplib.losses.generator_loss_terms")
+    for key in terms:
+        if key not in weights:
+            raise KeyError(f"no weight for term {key!r}")
+        if not weights[key] > 0:
+            raise ValueError(f"weight of {key!r} is {weights[key]!r}; a slider needs a positive weight (a term "
+                             f"with weight 0 is not computed)")
+    w = _ipywidgets()
+    style = {"description_width": "90px"}
+    controls = {}
+    for key in terms:
+        e = math.log10(weights[key])
+        controls[key] = w.FloatLogSlider(value=float(weights[key]), base=10, min=min(-4, math.floor(e)),
+                                         max=max(3, math.ceil(e)), step=0.1, description=f"λ {key}", style=style,
+                                         readout_format=".3g")
+    values = {k: float(v) for k, v in terms.items()}
+
+    def fn(**lams):
+        return plot_loss_terms(values, lams, title=title)
 
     return interact(fn, **controls)
