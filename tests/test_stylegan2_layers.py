@@ -14,7 +14,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from gfplib.archs.stylegan2_clean import ModulatedConv2d, NormStyleCode, StyleConv, ToRGB, modulated_weight
+from gfplib.archs.stylegan2_clean import (ModulatedConv2d, NormStyleCode, StyleConv, StyleGAN2GeneratorClean, ToRGB,
+                                          modulated_weight)
 
 
 def _randomised(module, seed=0):
@@ -73,6 +74,7 @@ def test_demodulation_of_a_zero_style_stays_finite():
 def test_style_conv_is_sqrt2_conv_plus_noise_plus_bias_then_leaky_relu():
     torch.manual_seed(0)
     layer = _randomised(StyleConv(4, 5, 3, num_style_feat=7, sample_mode="upsample"))
+    assert layer.modulated_conv.demodulate  # StyleConv demodulates unless told otherwise (official default)
     x, style, noise = torch.randn(2, 4, 4, 4), torch.randn(2, 7), torch.randn(2, 1, 8, 8)
     with torch.no_grad():
         conv = _expected_modconv(layer.modulated_conv, x, style) * math.sqrt(2)  # the official fused lrelu gain
@@ -118,3 +120,47 @@ def test_modulated_conv_rejects_wrong_shapes():
         conv(torch.randn(2, 4, 8, 8), torch.randn(3, 8))  # style of another batch size
     with pytest.raises(ValueError, match="sample_mode"):
         ModulatedConv2d(4, 6, 3, num_style_feat=8, sample_mode="sideways")
+
+
+# ------------------------------------------------------------------------------------- style codes → W+ codes
+def _small_generator():
+    torch.manual_seed(0)
+    return StyleGAN2GeneratorClean(16, num_style_feat=8, num_mlp=2, narrow=1 / 16)  # 6 W+ codes
+
+
+def test_styles_to_latent_maps_z_by_default_and_mixes_at_the_index():
+    g = _small_generator()
+    assert g.num_latent == 6
+    z1, z2 = torch.randn(2, 8), torch.randn(2, 8)
+    with torch.no_grad():
+        w1, w2 = g.style_mlp(z1), g.style_mlp(z2)
+        torch.testing.assert_close(g.styles_to_latent(z1), w1[:, None].expand(2, 6, 8))  # a bare z: mapped
+        torch.testing.assert_close(g.styles_to_latent([w1], input_is_latent=True), w1[:, None].expand(2, 6, 8))
+        for k in (0, 3, 6):  # layers below k take the first code, the others the second
+            expected = torch.cat([w1[:, None].expand(2, k, 8), w2[:, None].expand(2, 6 - k, 8)], 1)
+            torch.testing.assert_close(g.styles_to_latent([z1, z2], inject_index=k), expected)
+    for bad in (-1, 7):
+        with pytest.raises(ValueError, match="inject_index"):
+            g.styles_to_latent([z1, z2], inject_index=bad)
+    wplus = w1[:, None].expand(2, 6, 8)
+    with pytest.raises(ValueError, match="style mixing"):
+        g.styles_to_latent([wplus, wplus], input_is_latent=True)
+
+
+def test_random_crossover_is_between_1_and_L_minus_1_and_follows_the_generator():
+    g = _small_generator()
+    z1, z2 = torch.randn(1, 8), torch.randn(1, 8)
+    with torch.no_grad():
+        w1 = g.style_mlp(z1)
+
+        def crossover(seed):  # number of leading layers that hold the first code
+            lat = g.styles_to_latent([z1, z2], generator=torch.Generator().manual_seed(seed))
+            return int(torch.isclose(lat[0], w1[0].expand(6, 8)).all(1).sum())
+
+        seen = [crossover(s) for s in range(60)]
+        torch.manual_seed(1)
+        a = crossover(5)
+        torch.manual_seed(2)
+        b = crossover(5)
+    assert set(seen) == {1, 2, 3, 4, 5}  # never 0 or 6: both codes always take part
+    assert a == b == seen[5]  # the crossover comes from the given generator, not torch's global one
