@@ -113,6 +113,9 @@ def test_unet_channels_are_the_official_table(name, multiplier):
     got = unet_channels(multiplier)
     assert {k: got[k] for k in OFFICIAL_UNET_CHANNELS[multiplier]} == OFFICIAL_UNET_CHANNELS[multiplier]
     assert got["1024"] == 16 * multiplier // 2  # the official table's last row: 16 · multiplier · ½
+    assert sorted(got, key=int) == [str(2**i) for i in range(2, 11)]  # 4 … 1024, nothing else
+    assert unet_channels() == unet_channels(1, 1)  # the official class default: channel_multiplier 1
+    assert unet_channels(multiplier, 2)["4"] == 512  # narrow 2: twice the width (512 · 2 · ½)
     # narrow scales every width (the toy models: narrow 1/16)
     assert unet_channels(multiplier, 1 / 16) == {k: v // 16 for k, v in got.items()}
 
@@ -426,6 +429,50 @@ def test_decoder_prior_loading(tmp_path, kind):
     ck.load_decoder_prior(net, {"params_ema": donor.state_dict()})
     assert all(torch.equal(a, b) for a, b in zip(net.stylegan_decoder.state_dict().values(),
                                                  donor.stylegan_decoder.state_dict().values()))
+
+
+def test_sft_decoder_without_conditions_is_the_prior_with_the_same_defaults():
+    """No (α, β): the SFT decoder is the plain StyleGAN2 prior, for every option forward passes on."""
+    net = toy("clean", seed=7)
+    dec = net.stylegan_decoder
+    with torch.no_grad():  # live noise strengths, so that the noise options matter
+        for m in [dec.style_conv1, *dec.style_convs]:
+            m.weight.fill_(0.3)
+    prior = prior_for(net)
+    prior.load_state_dict(dec.state_dict())
+    z, z2 = torch.randn(2, 64, generator=torch.Generator().manual_seed(1)), torch.randn(2, 64)
+    with torch.no_grad():
+        out = dec([z], [], generator=torch.Generator().manual_seed(4))  # defaults: z mapped, fresh noise
+        assert out.latent is None
+        torch.testing.assert_close(out.image, prior([z], generator=torch.Generator().manual_seed(4)).image)
+        noise = [torch.randn(n.shape, generator=torch.Generator().manual_seed(i)) for i, n in
+                 enumerate(dec.stored_noise())]
+        given = dec([z], [], noise=noise).image
+        torch.testing.assert_close(given, prior([z], noise=noise).image)
+        assert (given - out.image).abs().max() > 1e-3
+        for seed in range(4):  # a random crossover comes from the given generator, not torch's global one
+            torch.manual_seed(0)
+            mixed = dec([z, z2], [], return_latents=True, generator=torch.Generator().manual_seed(seed)).latent
+            torch.testing.assert_close(mixed, prior.styles_to_latent([z, z2],
+                                                                     generator=torch.Generator().manual_seed(seed)))
+        for k in (2, 5):  # style mixing at the given layer
+            torch.testing.assert_close(dec([z, z2], [], inject_index=k, return_latents=True).latent,
+                                       prior.styles_to_latent([z, z2], inject_index=k))
+        w_bar = prior.mean_latent(16, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(dec([z], [], truncation=0.5, truncation_latent=w_bar, return_latents=True).latent,
+                                   prior.styles_to_latent([z], truncation=0.5, truncation_latent=w_bar))
+        assert len(net.degradation_removal(rand_input()).out_rgbs) == 3  # pyramid RGBs by default (8, 16, 32)
+
+
+def test_cs_sft_broadcasts_conditions_of_batch_one():
+    g = torch.Generator().manual_seed(0)
+    feat, alpha, beta = (torch.randn(3, 8, 4, 4, generator=g), torch.randn(1, 4, 4, 4, generator=g),
+                         torch.randn(1, 4, 4, 4, generator=g))
+    out = cs_sft(feat, alpha, beta, sft_half=True)
+    torch.testing.assert_close(out[:, 4:], feat[:, 4:] * alpha + beta)  # the same (α, β) for every sample
+    assert torch.equal(out[:, :4], feat[:, :4])
+    with pytest.raises(ValueError):
+        cs_sft(feat, alpha.repeat(2, 1, 1, 1), beta.repeat(2, 1, 1, 1), sft_half=True)  # batch 2 for 3 samples
 
 
 def test_decoder_prior_of_the_wrong_configuration_is_rejected(tmp_path):
