@@ -71,6 +71,7 @@ def test_cli_overrides_every_kind_of_field_and_applies_ablations():
                                       "--ablation", "simple", "--total-iters", "1e3"])
     cfg = config_from_args(args)
     assert (cfg.batch_size, cfg.betas_g, cfg.fix_decoder, cfg.total_iters) == (8, (0.5, 0.9), False, 1000)
+    assert cfg.milestones == (750, 875) and cfg.loss.pyramid_until == 62  # the toy schedule scales with the run
     assert cfg.loss.gan == 0.5 and cfg.sft == "none"
     assert cfg.loss.comp_gan == cfg.loss.comp_style == cfg.loss.identity == 0  # simple variant
     assert not cfg.use_components and not cfg.use_identity
@@ -182,6 +183,25 @@ def test_g_step_with_the_gan_term_alone_fools_the_frozen_d(tmp_path, batch):
         assert torch.equal(v, d_before[k])
 
 
+def test_g_step_with_the_component_gan_term_alone_fools_the_frozen_component_ds(tmp_path, batch):
+    from gfplib.losses import component_crops
+
+    only = LossConfig(pixel=0, pyramid=0, perceptual=0, style=0, gan=0, comp_gan=1.0, comp_style=0, identity=0,
+                      eye_size=8, mouth_size=8)
+    tr = GFPGANTrainer(tiny(tmp_path, loss=only, lr_g=1e-3))
+    lq, gt, boxes = tr._batch(batch)
+
+    def fake_scores():
+        with torch.no_grad():
+            crops = component_crops(tr.g_pass(lq).image, boxes, only.component_sizes())
+            return torch.stack([d(crops[n]).out.mean() for n, d in tr.comp_ds.items()])
+
+    s0 = fake_scores()
+    _, log = tr.g_step(lq, gt, boxes, iteration=1)
+    assert set(log) == {"l_comp_gan", "l_g_total"}
+    assert fake_scores().sum() > s0.sum()
+
+
 def test_one_g_step_lowers_the_generator_loss_on_the_same_batch(tmp_path, batch):
     from gfplib.losses import generator_loss
 
@@ -202,6 +222,17 @@ def test_one_g_step_lowers_the_generator_loss_on_the_same_batch(tmp_path, batch)
                         "l_g_total"}
     assert float(log["l_g_total"]) == pytest.approx(float(before["total"]), rel=1e-5)  # the step saw this loss
     assert after["total"] < before["total"]
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of:UserWarning")  # GradScaler skips overflowing steps
+def test_mixed_precision_g_step_runs_and_keeps_float32_weights(tmp_path, batch):
+    """The colab profile's fp16 autocast + GradScaler path (CUDA there; the same code runs on CPU here)."""
+    amp = "fp16"
+    tr = GFPGANTrainer(tiny(tmp_path, amp=amp))
+    log = tr.train_step(batch)
+    assert all(math.isfinite(v) for v in log.values())
+    assert all(p.dtype == torch.float32 for p in tr.net_g.parameters())
+    assert tr.scaler.is_enabled() == (amp == "fp16")
 
 
 def test_ema_matches_the_closed_form(tmp_path):
