@@ -1,4 +1,4 @@
-"""The clean StyleGAN2 layers (gfplib.archs.stylegan2_clean) against their formulas, written out per sample.
+"""StyleGAN2 building blocks (gfplib.archs.stylegan2_clean, gfplib.archs.ops) against their formulas.
 
 StyleGAN2 (Karras et al. 2020, Sec. 2.2, Eq. 1–3): a style ``s = A(w)`` scales the input channels of the weight,
 ``w'_{oik} = s_i w_{oik}``, and demodulation divides each output channel by ``√(Σ_{i,k} w'^2_{oik} + ε)``. The
@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from gfplib.archs.ops import EqualLinear, make_resample_kernel, upfirdn2d
 from gfplib.archs.stylegan2_clean import (ModulatedConv2d, NormStyleCode, StyleConv, StyleGAN2GeneratorClean, ToRGB,
                                           modulated_weight)
 
@@ -164,3 +165,43 @@ def test_random_crossover_is_between_1_and_L_minus_1_and_follows_the_generator()
         b = crossover(5)
     assert set(seen) == {1, 2, 3, 4, 5}  # never 0 or 6: both codes always take part
     assert a == b == seen[5]  # the crossover comes from the given generator, not torch's global one
+
+
+# ------------------------------------------------------------------------------------------------- FIR filters
+def test_resample_kernel_edge_cases():
+    assert torch.equal(make_resample_kernel([1]), torch.ones(1, 1))  # a one-tap kernel is the identity
+    torch.testing.assert_close(make_resample_kernel([1, 3, 3, 1])[0], torch.tensor([1.0, 3, 3, 1]) / 64)
+    assert make_resample_kernel(torch.tensor([1.0, 2.0], dtype=torch.float64)).dtype == torch.float32
+    for bad in ([], [[[1.0]]]):
+        with pytest.raises(ValueError, match="1-D or 2-D and non-empty"):
+            make_resample_kernel(bad)
+
+
+def test_upfirdn2d_defaults_are_a_plain_valid_convolution():
+    g = torch.Generator().manual_seed(0)
+    x, k = torch.randn(2, 3, 6, 5, generator=g), torch.rand(3, 2, generator=g)
+    expected = F.conv2d(x, torch.flip(k, [0, 1]).expand(3, 1, 3, 2), groups=3)  # true convolution, no padding
+    torch.testing.assert_close(upfirdn2d(x, k), expected)  # up = down = 1, pad = (0, 0)
+    torch.testing.assert_close(upfirdn2d(x.double(), k), expected.double())  # follows the input's dtype
+
+
+def test_upfirdn2d_size_check_is_exact():
+    # output side = up·n + p0 + p1 − k + 1 (down = 1): allowed down to 1, refused below
+    k = torch.ones(4, 4) / 16
+    assert upfirdn2d(torch.ones(1, 1, 4, 4), k).shape == (1, 1, 1, 1)
+    for pad in ((0, 1), (1, 0)):
+        assert upfirdn2d(torch.ones(1, 1, 3, 3), k, pad=pad).shape == (1, 1, 1, 1)
+        assert upfirdn2d(torch.ones(1, 1, 5, 3), k, pad=pad).shape == (1, 1, 3, 1)
+        assert upfirdn2d(torch.ones(1, 1, 3, 5), k, pad=pad).shape == (1, 1, 1, 3)
+    assert upfirdn2d(torch.ones(1, 1, 5, 4), k).shape == (1, 1, 2, 1)
+    for shape in ((1, 1, 3, 3), (1, 1, 5, 3), (1, 1, 3, 5)):  # one side smaller than the kernel
+        with pytest.raises(ValueError, match="smaller than the 4x4 kernel"):
+            upfirdn2d(torch.ones(shape), k)
+    with pytest.raises(ValueError, match="integers"):
+        upfirdn2d(torch.ones(1, 1, 8, 8), k, up=1.5)
+
+
+def test_equal_linear_without_bias():
+    layer = EqualLinear(4, 3, bias=False, lr_mul=0.5)
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(layer(x), x @ (layer.weight * 0.25).t())  # y = x (λ c W)ᵀ, λ c = 0.5/√4, no bias
