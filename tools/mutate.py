@@ -13,6 +13,7 @@ Each group mutates the named functions of one module and runs only the tests tha
     python tools/mutate.py common losses        # some groups
     MUTATE_JOBS=2 python tools/mutate.py ops    # parallel mutants (default 1: a shared 2-core machine)
     MUTATE_REF=HEAD python tools/mutate.py      # the last commit instead of the working tree
+    MUTATE_RECHECK=mutants/report.md python tools/mutate.py   # only the mutants a previous report lists
 """
 from __future__ import annotations
 
@@ -35,12 +36,13 @@ GROUPS = {
         functions=["ema_update", "ema_beta", "cosine_lr", "shuffled_batch", "equalized_lr_param_groups"]),
     "ops": dict(
         module="gfplib/archs/ops.py",
-        tests=["tests/test_archs_stylegan2.py", "tests/test_archs_disc_arcface.py", "tests/test_golden.py"],
+        tests=["tests/test_archs_stylegan2.py", "tests/test_stylegan2_layers.py", "tests/test_archs_disc_arcface.py",
+               "tests/test_golden.py"],
         functions=["make_resample_kernel", "upfirdn2d", "fused_leaky_relu", "ScaledLeakyReLU.forward",
                    "EqualLinear.forward", "EqualConv2d.forward", "ResDownBlock.forward"]),
     "stylegan2_clean": dict(
         module="gfplib/archs/stylegan2_clean.py",
-        tests=["tests/test_archs_stylegan2.py", "tests/test_golden.py"],
+        tests=["tests/test_archs_stylegan2.py", "tests/test_stylegan2_layers.py", "tests/test_golden.py"],
         functions=["NormStyleCode.forward", "modulated_weight", "modulation_terms", "ModulatedConv2d.forward",
                    "StyleConv.*", "ToRGB.forward", "*.styles_to_latent", "*.synthesis"]),
     "gfpgan_clean": dict(
@@ -50,13 +52,15 @@ GROUPS = {
                    "GFPGANv1Clean.degradation_removal"]),
     "degradation": dict(
         module="gfplib/degradation.py",
-        tests=["tests/test_degradation.py", "tests/test_golden.py"],
+        tests=["tests/test_degradation.py", "tests/test_degradation_exact.py", "tests/test_golden.py"],
         functions=["sigma_matrix", "mesh_grid", "gaussian_kernel", "*add_gaussian_noise", "_luma", "*to_gray",
                    "_blend", "_brightness", "_contrast", "_saturation", "_hue", "*quantize"]),
     "losses": dict(
         module="gfplib/losses.py",
         tests=["tests/test_losses.py", "tests/test_golden.py"],
-        functions=["*"]),
+        functions=["gram_matrix", "pyramid_targets", "pyramid_loss", "perceptual_style_loss", "d_logistic_loss",
+                   "g_nonsaturating_loss", "r1_penalty", "bce_real_loss", "component_style_loss", "rgb_to_gray",
+                   "identity_loss", "LossConfig.pyramid_weight", "_term_weights"]),
 }
 
 #: lines never mutated: error handling and message text (not the mathematics under test)
@@ -103,6 +107,13 @@ def _setup_cfg(group: dict, tests) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _listed_mutants(report_path: str, module: str) -> list:
+    """Mutant names a previous report lists (its survivors) for ``module``."""
+    dotted = module[:-3].replace("/", ".") + "."
+    names = re.findall(r"^## (\S+__mutmut_\d+):", Path(report_path).read_text(), flags=re.M)
+    return [n for n in names if n.startswith(dotted)]
+
+
 def run_group(name: str, group: dict, base: Path, jobs: int) -> dict:
     work = base / name
     if work.exists():
@@ -116,15 +127,18 @@ def run_group(name: str, group: dict, base: Path, jobs: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", GFPLIB_STATIC_WIDGETS="1",
                MPLBACKEND="agg", PYTHONHASHSEED="0")
     mutmut = [sys.executable, "-m", "mutmut"]
+    patterns = _mutant_patterns(group["module"], group["functions"])
+    if os.environ.get("MUTATE_RECHECK"):
+        patterns = _listed_mutants(os.environ["MUTATE_RECHECK"], group["module"])
+        if not patterns:
+            return {"name": name, "module": group["module"], "skipped": "no listed mutants"}
     start = time.time()
     with open(work / "mutmut-run.log", "wb") as log:
-        subprocess.run(mutmut + ["run", "--max-children", str(jobs)] + _mutant_patterns(group["module"],
-                                                                                          group["functions"]),
-                       cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+        subprocess.run(mutmut + ["run", "--max-children", str(jobs)] + patterns, cwd=work, env=env, stdout=log,
+                       stderr=subprocess.STDOUT)
     minutes = (time.time() - start) / 60
     out = subprocess.run(mutmut + ["results", "--all", "true"], cwd=work, env=env, capture_output=True, text=True)
-    wanted = [re.compile("^" + re.escape(p).replace(r"\*", ".*") + "$")
-              for p in _mutant_patterns(group["module"], group["functions"])]
+    wanted = [re.compile("^" + re.escape(p).replace(r"\*", ".*") + "$") for p in patterns]
     status = {}
     for line in out.stdout.splitlines():
         m = _RESULT.match(line)
