@@ -57,7 +57,7 @@ GROUPS = {
                    "_blend", "_brightness", "_contrast", "_saturation", "_hue", "*quantize"]),
     "losses": dict(
         module="gfplib/losses.py",
-        tests=["tests/test_losses.py", "tests/test_golden.py"],
+        tests=["tests/test_losses.py", "tests/test_losses_exact.py", "tests/test_golden.py"],
         functions=["gram_matrix", "pyramid_targets", "pyramid_loss", "perceptual_style_loss", "d_logistic_loss",
                    "g_nonsaturating_loss", "r1_penalty", "bce_real_loss", "component_style_loss", "rgb_to_gray",
                    "identity_loss", "LossConfig.pyramid_weight", "_term_weights"]),
