@@ -76,6 +76,7 @@ def test_style_conv_is_sqrt2_conv_plus_noise_plus_bias_then_leaky_relu():
     torch.manual_seed(0)
     layer = _randomised(StyleConv(4, 5, 3, num_style_feat=7, sample_mode="upsample"))
     assert layer.modulated_conv.demodulate  # StyleConv demodulates unless told otherwise (official default)
+    assert not StyleConv(4, 5, 3, num_style_feat=7, demodulate=False).modulated_conv.demodulate
     x, style, noise = torch.randn(2, 4, 4, 4), torch.randn(2, 7), torch.randn(2, 1, 8, 8)
     with torch.no_grad():
         conv = _expected_modconv(layer.modulated_conv, x, style) * math.sqrt(2)  # the official fused lrelu gain
@@ -143,6 +144,8 @@ def test_styles_to_latent_maps_z_by_default_and_mixes_at_the_index():
     for bad in (-1, 7):
         with pytest.raises(ValueError, match="inject_index"):
             g.styles_to_latent([z1, z2], inject_index=bad)
+    with pytest.raises(TypeError, match=r"styles\[1\] must be a torch.Tensor"):
+        g.styles_to_latent([z1, z2.numpy()])  # the error names the offending code
     wplus = w1[:, None].expand(2, 6, 8)
     with pytest.raises(ValueError, match="style mixing"):
         g.styles_to_latent([wplus, wplus], input_is_latent=True)
