@@ -539,6 +539,3 @@ def degrade(gt: np.ndarray, rng: np.random.Generator,
     params = sample_params(rng, cfg)
     return DegradationResult(apply_degradation(y, params), params)
 
-
-# Moved to gfplib.data; this alias goes once the notebooks import it from there.
-from gfplib.data.demo import demo_face  # noqa: E402,F401

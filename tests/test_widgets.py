@@ -13,6 +13,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from gfplib import degradation as D  # noqa: E402
 from gfplib import viz, widgets  # noqa: E402
+from gfplib.data import demo_face  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +70,7 @@ def test_degradation_widget_static_draws_default_setting(monkeypatch, capsys):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(viz, "plot_degradation_steps", spy)
-    widgets.degradation_widget(D.demo_face(64), quality=80)
+    widgets.degradation_widget(demo_face(64), quality=80)
     assert len(drawn) == 1
     kw = drawn[0]
     # σ defaults: 3 and 1 pixels of a 512² face, scaled to 64²
@@ -78,14 +79,14 @@ def test_degradation_widget_static_draws_default_setting(monkeypatch, capsys):
     assert kw["kernel_size"] == 7  # toy-world window for a 64² face
     assert "live controls" in capsys.readouterr().out
     with pytest.raises(ValueError, match="sigma_x=3.0 is outside"):
-        widgets.degradation_widget(D.demo_face(64), sigma_x=3.0)
+        widgets.degradation_widget(demo_face(64), sigma_x=3.0)
 
 
 def test_degradation_widget_live_sliders_use_official_ranges(monkeypatch):
     monkeypatch.delenv("GFPLIB_STATIC_WIDGETS", raising=False)
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
-    widgets.degradation_widget(D.demo_face(512), sigma_x=2.0, sigma_y=2.0)
+    widgets.degradation_widget(demo_face(512), sigma_x=2.0, sigma_y=2.0)
     sliders = {w.description: w for row in shown[0].children[0].children for w in row.children}
     assert set(sliders) == {"σx", "σy", "θ (deg)", "scale r", "noise δ", "JPEG q"}
     assert (sliders["σx"].min, sliders["σx"].max) == (0.1, 10.0) and sliders["σy"].value == 2.0
@@ -95,7 +96,7 @@ def test_degradation_widget_live_sliders_use_official_ranges(monkeypatch):
 
 
 def test_plot_degradation_steps_panels():
-    face = D.demo_face(64)
+    face = demo_face(64)
     fig = viz.plot_degradation_steps(face, sigma_x=1.0, sigma_y=0.5, theta=0.3, scale=2.0, noise=5.0, quality=70)
     assert isinstance(fig, Figure) and len(fig.axes) == 14
     titles = [ax.get_title() for ax in fig.axes]
@@ -107,7 +108,7 @@ def test_plot_degradation_steps_panels():
 
 
 def test_draw_pipeline_and_show_images():
-    face = D.demo_face(64)
+    face = demo_face(64)
     fig = viz.draw_pipeline(face, face, face)
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     for term in ("Degradation removal module", "latent code mapping", "Generative facial prior", "CS-SFT",

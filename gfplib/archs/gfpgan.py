@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -307,12 +307,6 @@ class GFPGANv1(nn.Module):
         if return_latents:
             return GFPGANLatentOutput(image, enc.out_rgbs, latent)
         return GFPGANOutput(image, enc.out_rgbs)
-
-    def count_parameters(self, trainable_only: bool = False) -> Dict[str, int]:
-        # TODO remove: notebook 03 still calls model.count_parameters(); use gfplib.viz.count_parameters instead
-        from gfplib.viz import count_parameters
-
-        return count_parameters(self, trainable_only=trainable_only)
 
 
 @dataclass(frozen=True)

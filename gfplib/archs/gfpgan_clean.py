@@ -57,7 +57,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from gfplib.checkpoints import freeze_decoder, load_decoder_prior
-from gfplib.losses import pyramid_targets  # noqa: F401  (old location, for notebook 03 until it is updated)
 
 from .ops import check_out_size, stylegan2_channels
 from .stylegan2_clean import StyleGAN2GeneratorClean, StyleGAN2Output
@@ -423,12 +422,6 @@ class GFPGANv1Clean(nn.Module):
         if return_latents:
             return GFPGANLatentOutput(image, enc.out_rgbs, latent)
         return GFPGANOutput(image, enc.out_rgbs)
-
-    def count_parameters(self, trainable_only: bool = False) -> Dict[str, int]:
-        # TODO remove: notebook 03 still calls model.count_parameters(); use gfplib.viz.count_parameters instead
-        from gfplib.viz import count_parameters
-
-        return count_parameters(self, trainable_only=trainable_only)
 
 
 @dataclass(frozen=True)
