@@ -27,12 +27,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def tiny(tmp_path: Path, **changes) -> TrainConfig:
-    """16² toy faces, a 16-channel generator with a random frozen decoder, every loss term on, batch 2."""
+    """16² toy faces, a 16-channel generator with a random frozen decoder, every loss term on, batch 2, the
+    official optimiser settings."""
     loss = replace(LossConfig.toy(), eye_size=8, mouth_size=8, r1_interval=2, pyramid_until=3)
     cfg = replace(TrainConfig.toy(), out_size=16, num_style_feat=16, num_mlp=1, narrow=1 / 32, prior="none",
-                  d_narrow=1 / 32, batch_size=2, loss=loss, milestones=(3,), epoch_length=6, total_iters=4,
-                  run_dir=str(tmp_path / "run"), val_size=4, val_every=10**6, sample_every=10**6, ckpt_every=2,
-                  log_every=1, progress=False, tensorboard=False, num_workers=0, threads=1)
+                  d_narrow=1 / 32, batch_size=2, loss=loss, milestones=(3,), lr_g=2e-3, betas_g=(0.0, 0.99),
+                  epoch_length=6, total_iters=4, run_dir=str(tmp_path / "run"), val_size=4, val_every=10**6,
+                  sample_every=10**6, ckpt_every=2, log_every=1, progress=False, tensorboard=False, num_workers=0,
+                  threads=1)
     return replace(cfg, **changes)
 
 
