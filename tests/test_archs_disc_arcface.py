@@ -180,3 +180,17 @@ def test_arc_margin_logits_follow_the_formula():
     torch.testing.assert_close(no_margin(emb, labels), 30.0 * cos)  # m = 0: plain normalised softmax logits
     with pytest.raises(ValueError, match=r"\[0, 5\)"):
         head(emb, torch.tensor([0, 1, 2, 3, 4, 5]))
+
+
+def test_component_discriminator_narrow_scales_every_width_and_keeps_the_official_default():
+    official = {k: tuple(v.shape) for k, v in FacialComponentDiscriminator().state_dict().items()}
+    assert official["conv1.0.weight"] == (64, 3, 3, 3) and official["final_conv.0.weight"] == (1, 256, 3, 3)
+    quarter = FacialComponentDiscriminator(0.25)
+    shapes = {k: tuple(v.shape) for k, v in quarter.state_dict().items()}
+    assert shapes.keys() == official.keys()
+    assert shapes["conv1.0.weight"] == (16, 3, 3, 3) and shapes["conv3.0.weight"][:2] == (32, 32)
+    assert shapes["final_conv.0.weight"] == (1, 64, 3, 3)
+    out = quarter(torch.zeros(2, 3, 16, 16), return_feats=True)
+    assert out.out.shape == (2, 1, 4, 4) and [f.shape[1] for f in out.feats] == [32, 64]
+    with pytest.raises(ValueError, match="narrow"):
+        FacialComponentDiscriminator(0)

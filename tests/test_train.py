@@ -34,7 +34,7 @@ def tiny(tmp_path: Path, **changes) -> TrainConfig:
                   d_narrow=1 / 32, batch_size=2, loss=loss, milestones=(3,), lr_g=2e-3, betas_g=(0.0, 0.99),
                   epoch_length=6, total_iters=4, run_dir=str(tmp_path / "run"), val_size=4, val_every=10**6,
                   sample_every=10**6, ckpt_every=2, log_every=1, progress=False, tensorboard=False, num_workers=0,
-                  threads=1)
+                  threads=1, gan_start=0)
     return replace(cfg, **changes)
 
 
@@ -132,6 +132,46 @@ def test_toy_profile_loads_the_shipped_prior_into_the_decoder():
     prior = load_prior(cfg.prior).state_dict()
     for k, v in g.stylegan_decoder.state_dict().items():
         torch.testing.assert_close(v, prior[k], rtol=0, atol=0)
+
+
+def test_loader_workers_give_the_same_batches_across_epochs(tmp_path):
+    """A worker process per epoch (forkserver) must give exactly the in-process batches, past the epoch boundary
+    (the second epoch's loader once deadlocked when its worker was forked from the busy trainer)."""
+    ds = build_datasets(tiny(tmp_path, epoch_length=4))[0]
+    plain, worker = training_batches(ds, 2, 1), training_batches(ds, 2, 1, num_workers=1)
+    for _ in range(4):  # iterations 1-4: the rest of epoch 0, all of epoch 1, the start of epoch 2
+        a, b = next(plain), next(worker)
+        assert torch.equal(a["lq"], b["lq"]) and torch.equal(a["gt"], b["gt"])
+
+
+def test_toy_degradation_keeps_the_official_ranges_but_caps_the_downsampling_at_4():
+    import numpy as np
+
+    from gfplib.degradation import DegradationConfig, sample_params
+    from gfplib.train import DEGRADATIONS
+
+    toy, official = DEGRADATIONS["toy"](32), DegradationConfig.for_size(32)
+    assert replace(toy, downsample_range=official.downsample_range) == official
+    rng = np.random.default_rng(0)
+    scales = [sample_params(rng, toy).scale for _ in range(300)]
+    assert 0.8 <= min(scales) < 1.0 and 3.8 < max(scales) <= 4.0
+    assert TrainConfig.toy().degradation == "toy" and TrainConfig.paper().degradation == "official"
+
+
+def test_before_gan_start_no_discriminator_trains_and_g_has_no_adversarial_term(tmp_path, batch):
+    tr = GFPGANTrainer(tiny(tmp_path, gan_start=2))
+    nets = {"d": tr.net_d, **tr.comp_ds}
+    before = {n: [p.detach().clone() for p in d.parameters()] for n, d in nets.items()}
+    logs = [tr.train_step(batch) for _ in range(2)]
+    for name, d in nets.items():
+        assert all(torch.equal(a, b) for a, b in zip(before[name], d.parameters())), name
+    for log in logs:
+        assert {"l_pix", "l_percep", "l_id"} <= set(log) and not {k for k in log if "gan" in k or "d" in k.split("_")}
+    log = tr.train_step(batch)  # iteration 3 > gan_start: everything joins
+    assert {"l_gan", "l_comp_gan", "l_comp_style", "l_d"} <= set(log)
+    assert not all(torch.equal(a, b) for a, b in zip(before["d"], tr.net_d.parameters()))
+    with pytest.raises(ValueError, match="gan_start"):
+        tiny(tmp_path, gan_start=-1)
 
 
 # ------------------------------------------------------------------------------------- one step, each network

@@ -120,18 +120,22 @@ class FacialComponentDiscriminator(nn.Module):
     """VGG-style patch discriminator for one facial component (eye or mouth crop, 80×80 or 120×120 in GFPGAN).
 
     conv1 (3→64) → conv2 ↓ (64→128) → conv3 (128→128) → [feat 1] → conv4 ↓ (128→256) → conv5 (256→256) → [feat 2] →
-    final_conv (256→1, no activation): a map of logits, one per receptive field.
+    final_conv (256→1, no activation): a map of logits, one per receptive field. ``narrow`` scales every width
+    (1: the official network; the toy recipe uses a narrower one, as its global discriminator is narrower too).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, narrow: float = 1.0) -> None:
         super().__init__()
+        if not narrow > 0:
+            raise ValueError(f"narrow must be > 0, got {narrow!r}")
+        c1, c2, c3 = (max(1, int(c * narrow)) for c in (64, 128, 256))  # narrow=1: the official widths
         k = (1, 3, 3, 1)
-        self.conv1 = ConvLayer(3, 64, 3, downsample=False, resample_kernel=k, bias=True, activate=True)
-        self.conv2 = ConvLayer(64, 128, 3, downsample=True, resample_kernel=k, bias=True, activate=True)
-        self.conv3 = ConvLayer(128, 128, 3, downsample=False, resample_kernel=k, bias=True, activate=True)
-        self.conv4 = ConvLayer(128, 256, 3, downsample=True, resample_kernel=k, bias=True, activate=True)
-        self.conv5 = ConvLayer(256, 256, 3, downsample=False, resample_kernel=k, bias=True, activate=True)
-        self.final_conv = ConvLayer(256, 1, 3, bias=True, activate=False)
+        self.conv1 = ConvLayer(3, c1, 3, downsample=False, resample_kernel=k, bias=True, activate=True)
+        self.conv2 = ConvLayer(c1, c2, 3, downsample=True, resample_kernel=k, bias=True, activate=True)
+        self.conv3 = ConvLayer(c2, c2, 3, downsample=False, resample_kernel=k, bias=True, activate=True)
+        self.conv4 = ConvLayer(c2, c3, 3, downsample=True, resample_kernel=k, bias=True, activate=True)
+        self.conv5 = ConvLayer(c3, c3, 3, downsample=False, resample_kernel=k, bias=True, activate=True)
+        self.final_conv = ConvLayer(c3, 1, 3, bias=True, activate=False)
 
     def forward(self, x: torch.Tensor, return_feats: bool = False) -> ComponentDiscOutput:
         """Args: x ``(B, 3, H, W)`` RGB crops in [-1, 1] (H, W ≥ 8); return_feats: also return the two feature maps.
