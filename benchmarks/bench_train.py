@@ -94,17 +94,19 @@ def _parts(trainer: GFPGANTrainer, batch: dict, repeats: int = 3) -> None:
 
 
 def bench_toy(threads: int, steps: int, parts: bool) -> None:
+    """Both phases of the toy recipe: before ``gan_start`` (G alone) and after it (G and every discriminator)."""
     torch.set_num_threads(threads)
-    cfg = replace(TrainConfig.toy(), num_workers=0, threads=threads)
-    trainer = GFPGANTrainer(cfg)
-    train_set, _ = build_datasets(cfg)
+    base = replace(TrainConfig.toy(), num_workers=0, threads=threads)
+    train_set, _ = build_datasets(base)
     t0 = time.perf_counter()
-    batch = next(training_batches(train_set, cfg.batch_size, 0, seed=cfg.seed))
+    batch = next(training_batches(train_set, base.batch_size, 0, seed=base.seed))
     data_s = time.perf_counter() - t0
-    rate = _time(trainer, batch, steps)
-    print(f"  toy profile, {threads} thread(s): {rate:6.2f} it/s = {rate * cfg.batch_size:6.1f} images/s "
-          f"(batch {cfg.batch_size}); data: {data_s:.2f} s per batch in one process; peak RSS "
-          f"{_peak_rss_mb():.0f} MB")
+    for phase, cfg in (("G alone (before gan_start)", base), ("G + all Ds (after gan_start)", replace(base, gan_start=0))):
+        trainer = GFPGANTrainer(cfg)
+        rate = _time(trainer, batch, steps)
+        print(f"  toy profile, {threads} thread(s), {phase}: {rate:6.2f} it/s = {rate * cfg.batch_size:6.1f} "
+              f"images/s (batch {cfg.batch_size})")
+    print(f"  data: {data_s:.2f} s per batch in one process; peak RSS {_peak_rss_mb():.0f} MB")
     if parts:
         _parts(trainer, batch)
 

@@ -664,7 +664,7 @@ class GFPGANTrainer:
             log.update(self.d_step(fake, gt, boxes, it))
         self.update_ema()
         with warnings.catch_warnings():  # before gan_start the D optimisers have not stepped yet: that is intended
-            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step()` before")
+            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before")
             for s in self.scheds.values():
                 s.step()
         self.iteration = it

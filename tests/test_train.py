@@ -174,6 +174,15 @@ def test_before_gan_start_no_discriminator_trains_and_g_has_no_adversarial_term(
         tiny(tmp_path, gan_start=-1)
 
 
+def test_the_shipped_toy_architecture_is_the_toy_profile_generator():
+    from gfplib.archs.gfpgan_clean import GFPGANv1CleanConfig
+    from gfplib.train import build_generator
+
+    trained = build_generator(TrainConfig.toy()).state_dict()
+    shipped = GFPGANv1CleanConfig.toy().build().state_dict()
+    assert {k: v.shape for k, v in trained.items()} == {k: v.shape for k, v in shipped.items()}
+
+
 # ------------------------------------------------------------------------------------- one step, each network
 def test_d_step_widens_the_real_fake_margin(tmp_path, batch):
     """Independent of the loss code: after one D update, D separates real from restored faces better (the mean

@@ -455,6 +455,13 @@ class GFPGANv1CleanConfig:
         return cls(out_size=out_size, num_style_feat=num_style_feat, channel_multiplier=2, fix_decoder=True,
                    num_mlp=num_mlp, input_is_latent=True, different_w=True, narrow=narrow, sft_half=True)
 
+    @classmethod
+    def toy(cls) -> "GFPGANv1CleanConfig":
+        """The shipped trained toy GFPGAN (``toy-gfpgan-32``, ``TrainConfig.toy()``): 32², the toy prior's decoder
+        (128-d codes, 64 channels), a U-Net 1/8 of the release width."""
+        return cls(out_size=32, num_style_feat=128, channel_multiplier=2, fix_decoder=True, num_mlp=4,
+                   input_is_latent=True, different_w=True, narrow=0.125, sft_half=True)
+
     def kwargs(self) -> dict:
         return asdict(self)
 

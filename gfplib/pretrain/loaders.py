@@ -17,7 +17,7 @@ from typing import Dict, Sequence, Tuple
 
 from torch import nn
 
-__all__ = ["PRIOR_ARCHS", "load_prior", "load_toy_prior", "load_toy_arcface", "load_toy_vgg", "load_identity_net",
+__all__ = ["PRIOR_ARCHS", "GFPGAN_NAMES", "load_gfpgan", "load_prior", "load_toy_prior", "load_toy_arcface", "load_toy_vgg", "load_identity_net",
            "load_feature_net", "TOY_ARCFACE_KWARGS"]
 
 #: registry name → (generator class name, constructor kwargs). The toy kwargs are those of ``PriorConfig.toy()``.
@@ -50,6 +50,29 @@ def load_prior(name: str = "toy-prior-32") -> nn.Module:
     cls_name, kwargs = PRIOR_ARCHS[name]
     net = getattr(archs, cls_name)(**kwargs)
     load_weights(net, name, param_key="params_ema")
+    return _frozen(net)
+
+
+#: registry names of GFPGANv1Clean generators → their architecture preset (``GFPGANv1CleanConfig`` method).
+GFPGAN_NAMES: Dict[str, str] = {"toy-gfpgan-32": "toy", "gfpgan-v1.2": "release", "gfpgan-v1.3": "release",
+                                "gfpgan-v1.4": "release"}
+
+
+def load_gfpgan(name: str = "toy-gfpgan-32", ema: bool = True) -> nn.Module:
+    """A trained GFPGANv1Clean by registry name, frozen, in eval mode.
+
+    Args:
+        name: ``"toy-gfpgan-32"`` (shipped, trained by ``python -m gfplib.train --profile toy``) or an official
+            release ``"gfpgan-v1.2"`` / ``"gfpgan-v1.3"`` / ``"gfpgan-v1.4"`` (downloaded on first use).
+        ema: the EMA weights (``params_ema``, what official inference uses) or the last trained ones (``params``).
+    """
+    from gfplib.archs.gfpgan_clean import GFPGANv1CleanConfig
+    from gfplib.checkpoints import load_weights
+
+    if name not in GFPGAN_NAMES:
+        raise KeyError(f"no GFPGAN architecture known for {name!r}; known: {sorted(GFPGAN_NAMES)}")
+    net = getattr(GFPGANv1CleanConfig, GFPGAN_NAMES[name])().build()
+    load_weights(net, name, param_key="params_ema" if ema else "params")
     return _frozen(net)
 
 
