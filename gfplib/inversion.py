@@ -108,7 +108,7 @@ def invert(prior: nn.Module, x: torch.Tensor, cfg: InversionConfig = InversionCo
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
         raise ValueError(f"x must be a float tensor (B, 3, S, S), got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
-    size = prior.out_size if hasattr(prior, "out_size") else 2 ** prior.log_size
+    size = prior.out_size
     if x.shape[-2:] != (size, size):
         raise ValueError(f"x must be {size}x{size} like the prior's output, got {tuple(x.shape[-2:])}")
     if cfg.match_size > size:
@@ -133,13 +133,16 @@ def invert(prior: nn.Module, x: torch.Tensor, cfg: InversionConfig = InversionCo
         target = _low_pass(x, cfg.match_size)
         feats_target = vgg(target) if cfg.perceptual > 0 else None
         warm = max(1, cfg.steps // 20)
+
+        def codes() -> torch.Tensor:  # (B, num_latent, F): W+ as is, w repeated for every layer
+            return w if cfg.space == "w+" else w.expand(b, n_lat, -1)
+
         losses = []
         for step in range(cfg.steps):
             lr = cfg.lr * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
             for g in opt.param_groups:
                 g["lr"] = lr
-            latent = w if cfg.space == "w+" else w.expand(b, n_lat, -1)
-            image = prior.synthesis(latent, noise)
+            image = prior.synthesis(codes(), noise)
             low = _low_pass(image, cfg.match_size)
             loss = (low - target).abs().flatten(1).mean(1)  # per face
             if feats_target is not None:
@@ -155,7 +158,7 @@ def invert(prior: nn.Module, x: torch.Tensor, cfg: InversionConfig = InversionCo
             opt.step()
             losses.append(float(loss.detach().mean()))
         with torch.no_grad():
-            latent = (w if cfg.space == "w+" else w.expand(b, n_lat, -1)).detach().clone()
+            latent = codes().detach().clone()
             image = prior.synthesis(latent, [n.detach() for n in noise]).clamp(-1, 1)
     finally:
         for p, flag in zip(prior.parameters(), params):
