@@ -216,9 +216,12 @@ class TrainConfig:
         * **Identity weight 1** instead of 10. With toy-arcface at 32², λ_id = 10 made the identity term 70 % of
           the total loss and cost 1.4 dB of validation PSNR after 300 iterations (17.4 vs 18.8 dB) without raising
           the identity cosine (0.62 in both); at 1 the term is as large as the perceptual one.
-        * **The discriminators join halfway** (``gan_start = iters // 2``): the first half trains G on the
-          reconstruction, perceptual and identity terms only — a warm start, as Real-ESRGAN trains its GAN from a
-          PSNR-oriented network — at 0.65 s per iteration instead of 1.07 s.
+        * **The discriminators join at 3/4 of the run** (``gan_start = iters * 3 // 4``, with the first learning-rate
+          step): the first three quarters train G on the reconstruction, perceptual and identity terms only — a warm
+          start, as Real-ESRGAN trains its GAN from a PSNR-oriented network — at 0.65 s per iteration instead of
+          1.07 s. Measured against joining halfway (3,600 iterations, 64 held-out faces): 21.64 vs 20.80 dB PSNR,
+          FD toy-vgg 8.68 vs 9.47, in 38 instead of 52 minutes — in a run this short the adversarial phase sharpens
+          the faces within a few hundred iterations and afterwards mostly trades PSNR away.
         * **Component discriminators at 1/4 width** (``comp_narrow``, 16–64 channels): the global toy
           discriminator is 1/8 of the official width too; at full width the three of them cost a third of an
           iteration.
@@ -239,7 +242,7 @@ class TrainConfig:
             arch="clean", out_size=32, num_style_feat=128, channel_multiplier=2, num_mlp=4, narrow=0.125,
             prior="toy-prior-32",  # its arch kwargs are PRIOR_ARCHS["toy-prior-32"] (64 channels at 4…32 px)
             d_channel_multiplier=2, d_narrow=0.125,  # the toy prior's own discriminator width
-            comp_narrow=0.25, perceptual_net="toy-vgg", identity_net="toy-arcface", loss=loss, gan_start=iters // 2,
+            comp_narrow=0.25, perceptual_net="toy-vgg", identity_net="toy-arcface", loss=loss, gan_start=iters * 3 // 4,
             batch_size=16, lr_g=1e-3, betas_g=(0.9, 0.99), milestones=(iters * 3 // 4, iters * 7 // 8),
             data="toy", degradation="toy", epoch_length=16_000, total_iters=iters,
             run_dir="runs/gfpgan_toy", device="cpu", threads=2, num_workers=1,
