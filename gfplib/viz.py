@@ -15,18 +15,9 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 
 __all__ = ["draw_pipeline", "show_images", "plot_degradation_steps", "psnr", "GFPGAN_PARTS", "count_parameters",
-           "LOSS_TERM_WEIGHTS", "component_grams", "plot_component_grams", "plot_loss_terms"]
+           "LOSS_TERM_WEIGHTS", "component_grams", "plot_component_grams", "plot_loss_terms", "plot_cs_sft"]
 
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Peak signal-to-noise ratio in dB between two images with values in [0, 1] (or two uint8 images)."""
-    from gfplib.degradation import as_float_image
-
-    x, y = as_float_image(a, "a").astype(np.float64), as_float_image(b, "b").astype(np.float64)
-    if x.shape != y.shape:
-        raise ValueError(f"images differ in shape: {x.shape} vs {y.shape}")
-    mse = float(np.mean((x - y) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)  # PSNR = 10 log10(MAX² / MSE), MAX = 1
+from gfplib.metrics import psnr  # noqa: E402 - the one PSNR of the package, re-exported for the notebooks
 
 
 def show_images(images: Sequence[np.ndarray], titles: Optional[Sequence[str]] = None, *, ncols: Optional[int] = None,
@@ -405,4 +396,66 @@ def plot_loss_terms(terms: Mapping[str, float], weights: Mapping[str, float], *,
     ax.set_xlim(0, 1.22 * top)
     ax.set_xlabel("weighted term λ·L")
     ax.set_title(f"{title + chr(10) if title else ''}total loss (Eq. 9) = {total:.4g}", fontsize=11)
+    return fig
+
+
+def plot_cs_sft(images: Mapping[str, np.ndarray], feat_gan: np.ndarray, feat_out: np.ndarray, *, resolution: int,
+                half: str, strengths: Mapping[int, float], max_maps: int = 16):
+    """The CS-SFT explorer of ``notebooks/06_cs_sft.ipynb`` (:func:`gfplib.widgets.cs_sft_widget`).
+
+    Top row: the images (``name → (H, W, 3)`` in [0, 1], nearest-neighbour zoom), with PSNR to the last one (the
+    ground truth y), and the change of the first restoration against the second one. Bottom row: the first
+    ``max_maps`` channels of one half of the decoder's features at ``resolution`` before and after the SFT (one
+    shared colour scale), their difference (symmetric scale), and the effective strength of every SFT layer.
+
+    Args:
+        images: e.g. ``{"ŷ, this setting": …, "ŷ, trained (s = 1)": …, "input x": …, "prior only": …, "truth y": …}``.
+        feat_gan, feat_out: ``(C/2, r, r)``: the chosen half before (F_GAN) and after the SFT.
+        half: ``"modulated"`` or ``"pass-through"`` (for the titles).
+        strengths: resolution → effective strength s (0 = SFT off).
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(images)
+    k = min(max_maps, feat_gan.shape[0])
+    ncols = math.ceil(math.sqrt(k))
+    before, after = (np.asarray(f[:k], dtype=np.float64) for f in (feat_gan, feat_out))
+    diff = after - before
+    flim = (min(before.min(), after.min()), max(before.max(), after.max()))
+    dmax = float(np.abs(diff).max())
+    fig = plt.figure(figsize=(12.5, 6.4), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=(1, 1.15))
+    axes = top.subplots(1, len(names) + 1)
+    gt = images[names[-1]]
+    for ax, name in zip(axes, names):
+        ax.imshow(np.clip(images[name], 0, 1), interpolation="nearest")
+        ax.set_title(name if name == names[-1] else f"{name}\nPSNR {psnr(images[name], gt):.2f} dB", fontsize=9)
+        ax.axis("off")
+    change = np.abs(np.asarray(images[names[0]], np.float64) - np.asarray(images[names[1]], np.float64)).mean(-1)
+    im = axes[-1].imshow(change, cmap="magma", vmin=0, vmax=0.25, interpolation="nearest")
+    axes[-1].set_title(f"change: first vs second\nmean |Δ| {change.mean():.3f}", fontsize=9)
+    axes[-1].axis("off")
+    top.colorbar(im, ax=axes[-1], shrink=0.8).ax.tick_params(labelsize=7)
+    r = resolution
+    axes = bottom.subplots(1, 4, width_ratios=(1, 1, 1, 1.3))
+    for ax, maps, what in ((axes[0], before, "before SFT: F_GAN"), (axes[1], after, "after SFT")):
+        im_f = ax.imshow(_mosaic(maps, ncols), cmap="viridis", vmin=flim[0], vmax=flim[1], interpolation="nearest")
+        ax.set_title(what, fontsize=9)
+        ax.axis("off")
+    bottom.colorbar(im_f, ax=axes[:2], shrink=0.8, label="feature (shared scale)").ax.tick_params(labelsize=7)
+    lim = dmax or 1.0
+    im_d = axes[2].imshow(_mosaic(diff, ncols), cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    axes[2].set_title("after − before\n" + ("exactly 0: passes through" if dmax == 0 else f"max |Δ| {dmax:.2f}"),
+                      fontsize=9)
+    axes[2].axis("off")
+    bottom.colorbar(im_d, ax=axes[2], shrink=0.8).ax.tick_params(labelsize=7)
+    res = sorted(strengths)
+    axes[3].bar([f"{q}²" for q in res], [strengths[q] for q in res],
+                color=["#d62728" if q == r else "#1f77b4" for q in res])
+    axes[3].axhline(1.0, color="gray", ls="--", lw=1)
+    axes[3].set_ylim(0, max(1.6, max(strengths.values()) * 1.1))
+    axes[3].set_ylabel("effective strength s")
+    axes[3].set_title("SFT strength per resolution\n(red: the features shown; dashed: trained)", fontsize=9)
+    bottom.suptitle(f"the {half} half of the decoder's features at {r}×{r}: channels 1–{k} of "
+                    f"{feat_gan.shape[0]}", fontsize=10)
     return fig

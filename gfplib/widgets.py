@@ -7,7 +7,7 @@ notebook shows a real figure on GitHub and nbval has deterministic output.
 
 ``ipywidgets`` is imported only when a widget is built (it comes with the ``notebooks`` extra).
 First used in ``notebooks/01_degradation.ipynb``; :func:`gram_widget` and :func:`loss_weights_widget` belong to
-``notebooks/07_losses.ipynb``.
+``notebooks/07_losses.ipynb``, :func:`cs_sft_widget` to ``notebooks/06_cs_sft.ipynb``.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 __all__ = ["STATIC_ENV", "static_mode", "interact", "build_interactive", "degradation_widget", "gram_widget",
-           "loss_weights_widget"]
+           "loss_weights_widget", "cs_sft_controls", "cs_sft_widget"]
 
 STATIC_ENV = "GFPLIB_STATIC_WIDGETS"
 
@@ -242,4 +242,87 @@ def loss_weights_widget(terms: Dict[str, float], weights: Dict[str, float], *, t
     def fn(**lams):
         return plot_loss_terms(values, lams, title=title)
 
+    return interact(fn, **controls)
+
+
+def cs_sft_controls(net, x, y, *, strength: float = 1.0, resolution: Optional[int] = None,
+                    half: str = "modulated", face: int = 0, seed: int = 0):
+    """The plotting function and the controls of :func:`cs_sft_widget`, as ``(fn, controls)`` (for tests).
+
+    Controls: the global strength, the resolution and the half of the features to show, one on/off switch and one
+    strength per SFT layer, the face. The effective strength of a layer is global × its own × on (0 or 1).
+    """
+    import torch
+
+    from gfplib.sft import capture_sft_features, condition_resolutions, modulate_conditions
+    from gfplib.viz import plot_cs_sft
+
+    if x.shape != y.shape or x.ndim != 4:
+        raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} must be batches (N, 3, H, W) of one shape")
+    with torch.no_grad():
+        enc = net.degradation_removal(x, return_rgb=False)
+    res = condition_resolutions(enc.conditions)
+    resolution = res[len(res) // 2] if resolution is None else resolution
+    if resolution not in res:
+        raise ValueError(f"no SFT layer at resolution {resolution!r}; choose one of {res}")
+    if half not in ("modulated", "pass-through"):
+        raise ValueError(f"half must be 'modulated' or 'pass-through', got {half!r}")
+    if not 0 <= face < len(x):
+        raise ValueError(f"face must be in [0, {len(x) - 1}], got {face}")
+
+    def to01(t):  # (3, H, W) in [-1, 1] -> (H, W, 3) in [0, 1]
+        return ((t.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
+
+    def render(i, strengths, r):
+        conds = [c[i:i + 1] for c in enc.conditions]
+        with torch.no_grad(), capture_sft_features(net.stylegan_decoder, r) as feats:
+            img = net.stylegan_decoder([enc.latent[i:i + 1]], modulate_conditions(conds, strengths),
+                                       input_is_latent=net.input_is_latent, randomize_noise=True,
+                                       generator=torch.Generator().manual_seed(seed)).image[0]
+        return to01(img), feats["gan"][0], feats["out"][0]
+
+    w = _ipywidgets()
+    style = {"description_width": "80px"}
+    slider = dict(min=0.0, max=1.5, step=0.05, style=style)
+    controls = dict(strength=w.FloatSlider(value=strength, description="strength", **slider),
+                    resolution=w.Dropdown(options=res, value=resolution, description="features at", style=style),
+                    half=w.Dropdown(options=["modulated", "pass-through"], value=half, description="half",
+                                    style=style))
+    for r in res:
+        controls[f"on_{r}"] = w.Checkbox(value=True, description=f"SFT {r}²", style=style)
+    for r in res:
+        controls[f"s_{r}"] = w.FloatSlider(value=1.0, description=f"s {r}²", **slider)
+    controls["face"] = w.IntSlider(value=face, min=0, max=len(x) - 1, description="face", style=style)
+
+    def fn(strength, resolution, half, face, **per_layer):
+        eff = {r: strength * per_layer[f"s_{r}"] * float(per_layer[f"on_{r}"]) for r in res}
+        img, gan, out = render(face, eff, resolution)
+        trained, prior_only = render(face, 1.0, resolution)[0], render(face, 0.0, resolution)[0]
+        c = gan.shape[0] // 2 if net.stylegan_decoder.sft_half else 0  # CS-SFT: channels [0, C/2) pass through
+        sl = slice(0, c) if half == "pass-through" else slice(c, None)
+        images = {"ŷ, this setting": img, "ŷ, trained (s = 1)": trained, "input x": to01(x[face]),
+                  "prior only (s = 0)": prior_only, "truth y": to01(y[face])}
+        return plot_cs_sft(images, gan[sl].numpy(), out[sl].numpy(), resolution=resolution,
+                           half=half if c else "all channels (SFT)", strengths=eff)
+
+    return fn, controls
+
+
+def cs_sft_widget(net, x, y, *, strength: float = 1.0, resolution: Optional[int] = None, half: str = "modulated",
+                  face: int = 0, seed: int = 0) -> None:
+    """The CS-SFT explorer of notebook 06 over :func:`gfplib.viz.plot_cs_sft`, on a trained GFPGAN.
+
+    Turn the SFT of each resolution on and off, scale its strength (globally and per layer, 0 = the prior alone,
+    1 = the trained model, :func:`gfplib.sft.modulate_conditions`), and look at the pass-through half or the
+    modulated half of the decoder's features at one resolution, before and after the SFT.
+
+    Args:
+        net: a GFPGAN (``GFPGANv1Clean`` / ``GFPGANv1``), in eval mode.
+        x, y: degraded faces and their ground truth ``(N, 3, H, W)`` in [-1, 1].
+        strength, resolution, half, face: the default (static) setting; ``resolution`` defaults to the middle SFT
+            layer, ``half`` is ``"modulated"`` or ``"pass-through"``.
+        seed: the decoder's noise, the same for every setting (so a control changes only what it controls).
+    """
+    fn, controls = cs_sft_controls(net, x, y, strength=strength, resolution=resolution, half=half, face=face,
+                                   seed=seed)
     return interact(fn, **controls)
