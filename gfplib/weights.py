@@ -147,6 +147,16 @@ REGISTRY: Dict[str, WeightEntry] = {e.name: e for e in (
     WeightEntry("vgg19", "vgg19-dcbb9e9d.pth", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "dcbb9e9d",
                 574_673_361, "torchvision VGG19 ImageNet (IMAGENET1K_V1) for the perceptual loss. BSD-3-Clause; "
                 "hash: torchvision's file-name prefix, size third-party"),
+    WeightEntry("alexnet", "alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+                "7be5be79", None, "torchvision AlexNet ImageNet: the trunk of LPIPS (gfplib.metrics). BSD-3-Clause; "
+                "hash: torchvision's file-name prefix"),
+    WeightEntry("vgg16", "vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth", "397923af",
+                None, "torchvision VGG16 ImageNet: the trunk of LPIPS-vgg. BSD-3-Clause; hash: file-name prefix"),
+    WeightEntry("inception-fid", "pt_inception-2015-12-05-6726825d.pth",
+                "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+                "pt_inception-2015-12-05-6726825d.pth", "6726825d", None,
+                "Inception-v3 of TensorFlow's FID, ported by pytorch-fid (the network of FID). Apache-2.0; hash: "
+                "file-name prefix (torch hub convention)"),
     WeightEntry("toy-prior-32", "toy_prior_32.pth", None,
                 "7e14f77a8afe596cdbaea2eac76bb88604a4ae0b39c54a0c17328cb854f564cb", 1_703_431,
                 f"StyleGAN2GeneratorClean 32² toy-face prior, EMA weights. {_TOY}"),
