@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 HEADLESS := GFPLIB_STATIC_WIDGETS=1 MPLBACKEND=agg PYTHONHASHSEED=0
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: venv lab test test-py test-nb test-slow notebooks student bench train-toy mutate clean-venv
+.PHONY: venv lab test test-py test-nb test-slow test-browser book notebooks student bench train-toy mutate clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,20 @@ test-nb: venv
 
 test-slow: venv
 	$(HEADLESS) $(BIN)/python -m pytest -q -m slow tests
+
+# Every widget moved in headless Chromium inside JupyterLab, the book built offline and looked at (tests marked
+# `browser`, ~5 min). Needs the system Chromium (Debian: apt-get install chromium; .ci/run installs it as root);
+# without it the tests skip and say what to install. Screenshots: test-artifacts/.
+$(VENV)/.browser: requirements-browser.txt $(STAMP)
+	$(BIN)/python -m pip install -q -r requirements-browser.txt
+	touch $@
+
+test-browser: $(VENV)/.browser
+	$(HEADLESS) $(BIN)/python -m pytest -q -m browser tests
+
+# The series as a static website with its stored outputs (tools/build_book.py, nbconvert, no network needed).
+book: venv
+	$(BIN)/python tools/build_book.py -o _build/book
 
 # Re-execute every notebook headless and store its outputs, so stored outputs always come from the current code.
 # One notebook: make notebooks NOTEBOOKS=notebooks/01_degradation.ipynb
