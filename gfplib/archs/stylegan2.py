@@ -61,6 +61,7 @@ class ModulatedConv2d(nn.Module):
         self.demodulate = demodulate
         self.sample_mode = sample_mode
         self.eps = eps
+        self.rescale_style = False  # float16-safe modulation (modulation_terms(rescale=...)); gfplib.export.to_half
         if sample_mode == "upsample":
             self.smooth = UpFirDnSmooth(resample_kernel, upsample_factor=2, downsample_factor=1,
                                         kernel_size=kernel_size)
@@ -81,7 +82,8 @@ class ModulatedConv2d(nn.Module):
             raise ValueError(f"ModulatedConv2d expects x (B, {self.in_channels}, H, W) and style "
                              f"(B, {self.modulation.in_channels}); got {tuple(x.shape)} and {tuple(style.shape)}")
         s = self.modulation(style)  # s = A(w)   (B, C_in)
-        m = modulation_terms(self.weight * self.scale, s, self.demodulate, self.eps)  # see stylegan2_clean
+        m = modulation_terms(self.weight * self.scale, s, self.demodulate, self.eps,
+                             rescale=self.rescale_style)  # see stylegan2_clean
         if m.x_scale is not None:
             x = x * m.x_scale  # x_i ← s_i · x_i   (B, C_in, H, W)
         if self.sample_mode == "upsample":

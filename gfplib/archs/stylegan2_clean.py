@@ -115,7 +115,7 @@ class Modulation(NamedTuple):
 
 
 def modulation_terms(weight: torch.Tensor, style: torch.Tensor, demodulate: bool, eps: float,
-                     gain: float = 1.0) -> Modulation:
+                     gain: float = 1.0, rescale: bool = False) -> Modulation:
     r"""How to run a modulated convolution as one ordinary convolution, for any batch size.
 
     Scaling input channel i of the weights by s_i is the same as scaling input channel i of the *input* by s_i, and
@@ -134,9 +134,16 @@ def modulation_terms(weight: torch.Tensor, style: torch.Tensor, demodulate: bool
         demodulate: apply weight demodulation.
         eps: ε of the demodulation.
         gain: constant output gain, folded into the weight or the output scale.
+        rescale: divide s by m = max(1, max_i |s_i|) first and multiply the output by m (demodulation makes the
+            result independent of the scale of s, up to ε), so that s² and Σ s² w² stay small — for float16, whose
+            largest value is 65504 (see :mod:`gfplib.export`). Off by default: float32 results stay bit-identical.
     """
     b = style.shape[0]
-    if b == 1:
+    m = None
+    if rescale:
+        m = style.abs().amax(1, keepdim=True).clamp_min(1)  # (B, 1)
+        style = style / m  # |s_i| ≤ 1: s² and the demodulation sum can no longer overflow
+    if b == 1 and (demodulate or m is None):  # w'' does not depend on the scale of s: m drops out
         w = modulated_weight(weight, style, demodulate, eps)[0]  # (C_out, C_in, k, k)
         return Modulation(None, w if gain == 1.0 else w * gain, None)
     w = weight[0]  # (C_out, C_in, k, k)
@@ -145,6 +152,8 @@ def modulation_terms(weight: torch.Tensor, style: torch.Tensor, demodulate: bool
         # Σ_{i,k} (s_i w_{ijk})² = Σ_i s_i² · Σ_k w_{ijk}²: a (B, C_in) × (C_in, C_out) product, no per-sample weights
         demod = torch.rsqrt(style.pow(2) @ w.pow(2).sum([2, 3]).t() + eps)  # (B, C_out)
         return Modulation(x_scale, w, (demod * gain).view(b, -1, 1, 1))
+    if m is not None:  # no demodulation (ToRGB): undo the rescaling on the output
+        return Modulation(x_scale, w, (m * gain).view(b, 1, 1, 1))
     return Modulation(x_scale, w, None if gain == 1.0 else style.new_full((1, 1, 1, 1), gain))
 
 
@@ -172,6 +181,7 @@ class ModulatedConv2d(nn.Module):
         self.demodulate = demodulate
         self.sample_mode = sample_mode
         self.eps = eps
+        self.rescale_style = False  # float16-safe modulation (modulation_terms(rescale=...)); gfplib.export.to_half
         # affine A: w -> s, one scale per input channel; bias 1 so that s ≈ 1 at initialisation
         self.modulation = nn.Linear(num_style_feat, in_channels, bias=True)
         nn.init.kaiming_normal_(self.modulation.weight, a=0, mode="fan_in", nonlinearity="linear")
@@ -187,7 +197,7 @@ class ModulatedConv2d(nn.Module):
             raise ValueError(f"ModulatedConv2d expects x (B, {self.in_channels}, H, W) and style "
                              f"(B, {self.modulation.in_features}); got {tuple(x.shape)} and {tuple(style.shape)}")
         s = self.modulation(style)  # s = A(w)   (B, C_in)
-        m = modulation_terms(self.weight, s, self.demodulate, self.eps, gain)
+        m = modulation_terms(self.weight, s, self.demodulate, self.eps, gain, rescale=self.rescale_style)
         if m.x_scale is not None:
             x = x * m.x_scale  # (B, C_in, H, W)
         if self.sample_mode == "upsample":
