@@ -446,7 +446,7 @@ def _outputs(res: Restoration, path: Path, out_dir: Path, stem: str, ext: str) -
 def run(args: argparse.Namespace) -> int:
     """``gfplib restore``: 0 when every file was restored (a photo without a face counts), 1 when a file failed,
     2 when the model or the device cannot be used."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # the text bar, also in notebooks (no widget state)
 
     def say(msg):
         tqdm.write(msg, file=sys.stderr)
