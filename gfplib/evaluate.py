@@ -32,7 +32,7 @@ import torch
 from gfplib import metrics as M
 
 __all__ = ["IMAGE_EXTS", "DEFAULT_METRICS", "TOY_METRICS", "pair_files", "read_rgb", "evaluate_folders",
-           "format_table", "write_csv", "add_arguments", "run", "main"]
+           "summarize", "format_table", "write_csv", "add_arguments", "run", "main"]
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_METRICS = ("psnr", "ssim", "lpips", "fid", "deg")
@@ -121,11 +121,19 @@ def _check_metrics(names: Sequence[str], toy: bool) -> List[str]:
     return names
 
 
+def _read_pair(name: str, rp: Path, gp: Path) -> Tuple[np.ndarray, np.ndarray]:
+    r, g = read_rgb(rp), read_rgb(gp)
+    if r.shape != g.shape:
+        raise ValueError(f"{name}: restored {rp.name} is {r.shape[1]}×{r.shape[0]} but ground truth {gp.name} is "
+                         f"{g.shape[1]}×{g.shape[0]}; resize one of them first")
+    return r, g
+
+
 @torch.no_grad()
 def evaluate_folders(restored_dir, gt_dir, metrics: Sequence[str] = DEFAULT_METRICS, *, toy: bool = False,
                      device: str = "cpu", lpips_net: str = "alex", crop_border: int = 0, y_channel: bool = False,
-                     progress: bool = True) -> Tuple[List[dict], Dict[str, float]]:
-    """Score every pair of the two folders.
+                     batch_size: int = 16, progress: bool = True) -> Tuple[List[dict], Dict[str, float]]:
+    """Score every pair of the two folders, ``batch_size`` pairs of equal size at a time.
 
     Returns:
         ``(rows, set_values)``: one dict per image (``name`` and every per-image metric) and the set metrics.
@@ -133,37 +141,44 @@ def evaluate_folders(restored_dir, gt_dir, metrics: Sequence[str] = DEFAULT_METR
     from tqdm.auto import tqdm
 
     names = _check_metrics(metrics, toy)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     pairs = pair_files(restored_dir, gt_dir)
     if any(M.METRICS[n].per_image is False for n in names) and len(pairs) < 2:
         raise ValueError("set metrics (fid, fd_vgg, fd_id) need at least 2 image pairs")
-    dev = torch.device(device)
-    per_image, embedders = _networks(names, toy, dev, lpips_net)
+    per_image, embedders = _networks(names, toy, torch.device(device), lpips_net)
     rows, feats = [], {m: ([], []) for m in embedders}
-    for name, rp, gp in tqdm(pairs, desc="evaluate", unit="img", disable=not progress):
-        r, g = read_rgb(rp), read_rgb(gp)
-        if r.shape != g.shape:
-            raise ValueError(f"{name}: restored {rp.name} is {r.shape[1]}×{r.shape[0]} but ground truth {gp.name} is "
-                             f"{g.shape[1]}×{g.shape[0]}; resize one of them first")
-        rt, gt = M.as_tensor_batch(r, str(rp)), M.as_tensor_batch(g, str(gp))
-        row = {"name": name}
-        for m in names:
-            if m == "psnr":
-                row[m] = M.psnr(r, g, crop_border=crop_border, y_channel=y_channel)
-            elif m == "ssim":
-                row[m] = M.ssim(r, g, crop_border=crop_border, y_channel=y_channel)
-            elif m == "lmd":
-                row[m] = float(M.landmark_distance(r, g)[0])
-            elif m in per_image:
-                row[m] = float(per_image[m](rt, gt)[0])
-        for m, embed in embedders.items():
-            feats[m][0].append(embed(rt))
-            feats[m][1].append(embed(gt))
-        rows.append(row)
+    with tqdm(total=len(pairs), desc="evaluate", unit="img", disable=not progress) as bar:
+        for start in range(0, len(pairs), batch_size):
+            chunk = pairs[start:start + batch_size]
+            images = [_read_pair(*p) for p in chunk]
+            groups: Dict[tuple, List[int]] = {}  # pairs of one size are scored as one batch
+            for i, (r, _) in enumerate(images):
+                groups.setdefault(r.shape, []).append(i)
+            for idx in groups.values():
+                r, g = np.stack([images[i][0] for i in idx]), np.stack([images[i][1] for i in idx])
+                rt, gt = M.as_tensor_batch(r, "restored"), M.as_tensor_batch(g, "gt")
+                values = {}
+                for m in names:
+                    if m in ("psnr", "ssim"):
+                        values[m] = getattr(M, m)(r, g, crop_border=crop_border, y_channel=y_channel)
+                    elif m == "lmd":
+                        values[m] = M.landmark_distance(r, g)
+                    elif m in per_image:
+                        values[m] = per_image[m](rt, gt)
+                for m, embed in embedders.items():
+                    feats[m][0].append(embed(rt))
+                    feats[m][1].append(embed(gt))
+                for k, i in enumerate(idx):
+                    rows.append({"name": chunk[i][0], **{m: float(v[k]) for m, v in values.items()}})
+                bar.update(len(idx))
+    order = {p[0]: k for k, p in enumerate(pairs)}
+    rows.sort(key=lambda row: order[row["name"]])
     set_values = {m: M.frechet_distance_from_features(torch.cat(a), torch.cat(b)) for m, (a, b) in feats.items()}
     return rows, set_values
 
 
-def _summary(rows: List[dict], set_values: Dict[str, float]) -> Dict[str, Tuple[float, float, int]]:
+def summarize(rows: List[dict], set_values: Dict[str, float]) -> Dict[str, Tuple[float, float, int]]:
     out = {}
     for m in (k for k in rows[0] if k != "name"):
         v = np.array([r[m] for r in rows], dtype=np.float64)
@@ -178,7 +193,7 @@ def _summary(rows: List[dict], set_values: Dict[str, float]) -> Dict[str, Tuple[
 def format_table(rows: List[dict], set_values: Dict[str, float]) -> str:
     """The printed table: one line per metric, mean ± std over images (set metrics: one value), and direction."""
     lines = [f"{'metric':<8}{'value':>22}   better   ({len(rows)} image pairs)"]
-    for m, (mean, std, missing) in _summary(rows, set_values).items():
+    for m, (mean, std, missing) in summarize(rows, set_values).items():
         info = M.METRICS[m]
         value = f"{mean:.4f} ± {std:.4f}" if info.per_image else f"{mean:.4f} (set)"
         note = f"   {missing} without a face" if missing else ""
@@ -188,7 +203,7 @@ def format_table(rows: List[dict], set_values: Dict[str, float]) -> str:
 
 def write_csv(path, rows: List[dict], set_values: Dict[str, float]) -> None:
     """Per-image rows, then ``mean`` (with the set metrics) and ``std`` rows."""
-    summary = _summary(rows, set_values)
+    summary = summarize(rows, set_values)
     cols = ["name"] + list(summary)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
@@ -212,6 +227,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop-border", type=int, default=0, help="pixels cut from each side for PSNR / SSIM")
     parser.add_argument("--y-channel", action="store_true", help="PSNR / SSIM on the BT.601 luma Y instead of RGB")
     parser.add_argument("--device", default="cpu", help="torch device for the networks (cpu, cuda, …)")
+    parser.add_argument("--batch-size", type=int, default=16, help="image pairs scored at once (default 16)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -222,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         rows, set_values = evaluate_folders(args.restored_dir, args.gt_dir, names, toy=args.toy, device=args.device,
                                             lpips_net=args.lpips_net, crop_border=args.crop_border,
-                                            y_channel=args.y_channel, progress=not args.no_progress)
+                                            y_channel=args.y_channel, batch_size=args.batch_size,
+                                            progress=not args.no_progress)
     except (ValueError, FileNotFoundError, ImportError) as err:
         print(f"gfplib evaluate: {err}", file=sys.stderr)
         return 2

@@ -700,56 +700,31 @@ def _plain(v):
 
 
 # ------------------------------------------------------------------------------------------------- evaluation
-def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    """``(N, 3, H, W)`` in [-1, 1] → ``(N, H, W, 3)`` uint8, as official validation saves images."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
 @torch.no_grad()
 def evaluate_restoration(restored: torch.Tensor, gt: torch.Tensor, identity_net: Optional[nn.Module] = None,
                          vgg: Optional[nn.Module] = None) -> Dict[str, float]:
-    """Mean quality of ``restored`` against ``gt`` (both ``(N, 3, H, W)`` in [-1, 1]).
+    """Mean quality of ``restored`` against ``gt`` (both ``(N, 3, H, W)`` in [-1, 1]), by :mod:`gfplib.metrics`.
 
     * ``psnr`` (dB) and ``ssim`` on uint8 RGB, no border crop (the official validation: ``tensor2img`` then PSNR
-      with crop 0); SSIM by scikit-image with Wang et al.'s Gaussian window (σ = 1.5), averaged over channels;
+      with crop 0); SSIM with Wang et al.'s Gaussian window (σ = 1.5), averaged over channels;
     * ``id_cos``: cosine between identity embeddings of restored and ground truth (toy-arcface / ArcFace);
-    * ``percep``: :func:`gfplib.perceptual.feature_distance` with GFPGAN's layer weights;
+    * ``percep``: the perceptual distance with GFPGAN's layer weights;
     * ``fd_id``, ``fd_vgg``: Fréchet distance of the restored set to the ground-truth set in the identity network's
-      and the perceptual network's feature spaces (:mod:`gfplib.metrics`).
+      and the perceptual network's feature spaces.
     """
-    from skimage.metrics import structural_similarity
+    from gfplib import metrics as M
 
     if restored.shape != gt.shape:
         raise ValueError(f"restored {tuple(restored.shape)} and gt {tuple(gt.shape)} differ in shape")
-    a, b = _to_uint8(restored).astype(np.float64), _to_uint8(gt).astype(np.float64)
-    mse = ((a - b) ** 2).reshape(len(a), -1).mean(1)
-    psnr = 10 * np.log10(255.0 ** 2 / np.maximum(mse, 1e-10))  # PSNR = 10 log10(255² / MSE)
-    ssim = [structural_similarity(x, y, channel_axis=-1, data_range=255, gaussian_weights=True, sigma=1.5,
-                                  use_sample_covariance=False) for x, y in zip(a, b)]
-    out = {"psnr": float(psnr.mean()), "ssim": float(np.mean(ssim))}
+    out = {"psnr": float(M.psnr(restored, gt).mean()), "ssim": float(M.ssim(restored, gt).mean())}
     if identity_net is not None:
-        from gfplib.pretrain.evaluate import identity_features
-
-        dev = next(identity_net.parameters()).device
-        fr, fg = identity_features(identity_net, restored.to(dev)), identity_features(identity_net, gt.to(dev))
-        out["id_cos"] = float((fr * fg).sum(1).mean())  # unit-norm embeddings: the dot product is the cosine
+        out["id_cos"] = float(M.identity_cosine(identity_net, restored, gt).mean())
         if len(gt) > 1:
-            from gfplib.metrics import frechet_distance_from_features
-
-            out["fd_id"] = frechet_distance_from_features(fr, fg)
+            out["fd_id"] = M.set_frechet_distance(M.identity_embedder(identity_net), restored, gt)
     if vgg is not None:
-        from gfplib.perceptual import PERCEPTUAL_LAYER_WEIGHTS, feature_distance
-        from gfplib.pretrain.evaluate import perceptual_features
-
-        dev = next(vgg.parameters()).device
-        weights = {k: w for k, w in PERCEPTUAL_LAYER_WEIGHTS.items() if k in vgg.layer_name_list}
-        out["percep"] = float(torch.cat([feature_distance(vgg, restored[i:i + 64].to(dev), gt[i:i + 64].to(dev),
-                                                          weights) for i in range(0, len(gt), 64)]).mean())
+        out["percep"] = float(M.perceptual_distance(vgg, restored, gt).mean())
         if len(gt) > 1:
-            from gfplib.metrics import frechet_distance_from_features
-
-            out["fd_vgg"] = frechet_distance_from_features(perceptual_features(vgg, restored.to(dev)),
-                                                           perceptual_features(vgg, gt.to(dev)))
+            out["fd_vgg"] = M.set_frechet_distance(M.vgg_embedder(vgg), restored, gt)
     return out
 
 

@@ -106,6 +106,17 @@ def test_offline_networks_give_a_clear_message(folders, monkeypatch, tmp_path, c
     assert rc == 2 and "arcface_resnet18.pth" in err and "offline?" in err and "--toy" in err
 
 
+def test_pairs_of_different_sizes_are_scored_in_name_order(folders, faces):
+    restored, gt = faces
+    small = lambda im: np.ascontiguousarray(im[::2, ::2])  # noqa: E731
+    for folder, im in ((folders[0], restored[4]), (folders[1], gt[4])):
+        cv2.imwrite(str(folder / "face_001.png"), small(im)[..., ::-1])
+    rows, _ = evaluate.evaluate_folders(*folders, ["psnr"], batch_size=4, progress=False)
+    assert [r["name"] for r in rows] == [f"face_{i:03d}" for i in range(6)]
+    assert rows[1]["psnr"] == pytest.approx(M.psnr(small(restored[4]), small(gt[4])))
+    assert rows[2]["psnr"] == pytest.approx(M.psnr(restored[2], gt[2]))
+
+
 def test_y_channel_and_crop_reach_the_pixel_metrics(folders, faces):
     rows, _ = evaluate.evaluate_folders(*folders, ["psnr", "ssim"], y_channel=True, crop_border=2, progress=False)
     restored, gt = faces
