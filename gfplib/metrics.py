@@ -1,4 +1,4 @@
-r"""Measuring restoration: every column of the paper's Table 1, and the toy world's counterparts.
+r"""Measuring restoration: every metric of the paper's Table 1 (CelebA-Test), and the toy world's counterparts.
 
 GFP-GAN reports on CelebA-Test (Sec. 4.1: 3,000 CelebA-HQ faces degraded like the training data) in Table 1, the
 quantitative comparison, six numbers: LPIPS, FID, NIQE, Deg., PSNR, SSIM. The official repository ships no
@@ -19,7 +19,7 @@ fid      lower   set   Fréchet distance of Inception-v3 pool-3 features (2048-d
 deg      lower   image angle in degrees between the ArcFace embeddings of ŷ and y, :math:`\arccos\langle e(\hat y),
                        e(y)\rangle`; ``arcface-resnet18`` (GFPGAN's identity network, gray 128²)
 lmd      lower   image landmark distance: mean pixel distance of the 5 landmarks detected on ŷ and on y (RetinaFace
-                       when its weights are cached, else the offline MTCNN). Not a Table 1 column: the paper does not
+                       when its weights are cached, else the offline MTCNN). Not a Table 1 metric: the paper does not
                        report it; it comes from related face-restoration work
 niqe     lower   image **not offered**: see :data:`NIQE_NOT_OFFERED`
 ======== ======= ===== =================================================================================================
@@ -348,7 +348,7 @@ def identity_cosine(net: nn.Module, restored: ArrayLike, gt: ArrayLike) -> np.nd
 
 
 def identity_angle(net: nn.Module, restored: ArrayLike, gt: ArrayLike) -> np.ndarray:
-    """Table 1's "Deg.": the angle in degrees between identity embeddings, ``arccos⟨e(ŷ), e(y)⟩``, ``(N,)``."""
+    """The "Deg." metric of Table 1 (CelebA-Test): the angle in degrees between identity embeddings, ``arccos⟨e(ŷ), e(y)⟩``, ``(N,)``."""
     return np.degrees(np.arccos(np.clip(identity_cosine(net, restored, gt), -1.0, 1.0)))
 
 
