@@ -164,7 +164,7 @@ REGISTRY: Dict[str, WeightEntry] = {e.name: e for e in (
                 "94740542fc65cddd6c1a0f1afad178ff1ae9e411ead4b58cfb3a2e44290626c1", 2_556_673,
                 f"ToyResNetArcFace (gray 32² in, 128-d out): the toy world's identity network. {_TOY}"),
     WeightEntry("toy-gfpgan-32", "toy_gfpgan_32.pth", None,
-                "1857ce14fbe925e9feab8be175bc164f9da1249ac83d35bb3e72ee675b283a8e", 9_549_323,
+                "2d729f3f8d5958cabcd3c40804cdd50350f05df75a5aafef58843b42382951bb", 9_531_915,
                 f"GFPGANv1Clean 32² toy GFPGAN (params + params_ema), python -m gfplib.train --profile toy. {_TOY}"),
     WeightEntry("toy-vgg", "toy_vgg.pth", None,
                 "24113d7c88c5f7a5a37f5c43025ea562641e401a9eeb1d401c557181e1cd4b98", 5_023_421,

@@ -1,9 +1,8 @@
 """The shipped toy GFPGAN (data/toy_gfpgan_32.pth): it loads through the registry and restores held-out toy people.
 
 The thresholds are acceptance criteria, not numbers recorded from the model: restored faces must be better than
-their degraded inputs by clear margins on structure (SSIM), identity and the feature-space distances, and no worse in
-PSNR. (PSNR is held at par, not beaten clearly: the adversarial half of the run trades the +0.4 dB that the
-reconstruction-only half reached for sharper, more realistic faces — see data/README.md.)
+their degraded inputs by clear margins on every measure: PSNR (+0.5 dB), structure (SSIM), identity and the
+feature-space distances (see data/README.md for what the shipped model reaches).
 """
 import pytest
 import torch
@@ -43,7 +42,7 @@ def test_restored_faces_beat_the_degraded_input_on_every_measure(held_out):
     vgg, id_net = load_toy_vgg(), load_toy_arcface()
     before = evaluate_restoration(x, y, id_net, vgg)
     after = evaluate_restoration(y_hat.clamp(-1, 1), y, id_net, vgg)
-    assert after["psnr"] > before["psnr"]
+    assert after["psnr"] > before["psnr"] + 0.5
     assert after["ssim"] > before["ssim"] + 0.02
     assert after["id_cos"] > before["id_cos"] + 0.1
     assert after["percep"] < before["percep"] * 0.9
