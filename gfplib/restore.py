@@ -130,8 +130,11 @@ def restore_faces(net: nn.Module, x: torch.Tensor, seed: Optional[int] = 0) -> t
 
     The prior's noise maps are drawn fresh (``randomize_noise=True``, as official inference does) from
     ``torch.Generator().manual_seed(seed)``, so a seed gives the same restoration every time; ``seed=None`` draws from
-    the global generator. Returns the raw ``image`` output (not clamped; ``tensor2img`` clamps).
+    the global generator. Returns the raw ``image`` output (not clamped; ``tensor2img`` clamps). A ``net`` that is
+    not an ``nn.Module`` is an exported face step (:func:`gfplib.export.load_onnx`, noise fixed in the file): ``net(x)``.
     """
+    if not isinstance(net, nn.Module):
+        return net(x)
     gen = None if seed is None else torch.Generator(device=x.device).manual_seed(int(seed))
     with torch.no_grad():
         return net(x, return_rgb=False, randomize_noise=True, generator=gen).image
@@ -319,7 +322,8 @@ def restore(img: np.ndarray, net: nn.Module, *, upscale: int = 2, only_center_fa
 
     Args:
         img: gray ``(H, W)``, RGB or RGBA ``(H, W, 3|4)``, uint8 or uint16 (e.g. from :func:`read_image`).
-        net: a GFPGAN (:func:`load_model`); its ``out_size`` S is the crop size (512 official, 32 toy).
+        net: a GFPGAN (:func:`load_model`) or an exported one (:func:`gfplib.export.load_onnx`); its ``out_size`` S
+            is the crop size (512 official, 32 toy).
         upscale: integer output scale s (official default 2).
         only_center_face: restore only the face nearest the image centre.
         aligned: the input is already an aligned face: it is resized to S², restored, and returned (no paste).
@@ -348,7 +352,7 @@ def restore(img: np.ndarray, net: nn.Module, *, upscale: int = 2, only_center_fa
     wide = img.dtype == np.uint16
     rgb8 = (color / 257.0).round().astype(np.uint8) if wide else np.ascontiguousarray(color)  # the network's view
     size = int(net.out_size)
-    dev = next(net.parameters()).device
+    dev = next(net.parameters()).device if isinstance(net, nn.Module) else torch.device("cpu")
 
     def run_net(crops):
         if not crops:
@@ -411,6 +415,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="face detector (auto: RetinaFace if its weights are cached, else MTCNN)")
     parser.add_argument("--ext", default="auto", help="extension of the restored images: auto (as the input; png "
                         "for RGBA), png, jpg, … (default: auto)")
+    parser.add_argument("--onnx", default=None, metavar="FILE", help="run the face step with this exported model "
+                        "(gfplib export; needs onnxruntime) instead of --model")
     parser.add_argument("--max-megapixels", type=float, default=MAX_MEGAPIXELS,
                         help=f"refuse outputs larger than this (default: {MAX_MEGAPIXELS:g})")
 
@@ -453,8 +459,13 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         device = pick_device(args.device)
-        net = load_model(args.model, device)
-    except (RestoreError, RuntimeError, ValueError) as err:
+        if args.onnx:  # the face step from an exported file (gfplib export); the rest of the pipeline is the same
+            from gfplib.export import load_onnx
+
+            net = load_onnx(args.onnx)
+        else:
+            net = load_model(args.model, device)
+    except (RestoreError, RuntimeError, ValueError, OSError, ImportError) as err:
         say(f"gfplib restore: {err}")
         return 2
     files, skipped = _inputs(args.inputs)
