@@ -91,8 +91,9 @@ def wait_for(fn, timeout, what, interval=0.5):
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
-def png_pixels(src: str) -> np.ndarray:
-    assert src.startswith("data:image/png;base64,"), f"the widget's output is not an inline PNG: {src[:60]}"
+def image_pixels(src: str) -> np.ndarray:
+    assert src.startswith(("data:image/png;base64,", "data:image/jpeg;base64,")), \
+        f"the widget's output is not an inline PNG or JPEG: {src[:60]}"
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB"), dtype=np.int16)
 
 
@@ -139,10 +140,10 @@ def test_widgets_redraw_when_moved(lab, path):
                              f"widget {k} of {path.name} to redraw after {action}")
             box.scroll_into_view_if_needed()
             screenshot(page, f"widget_{path.name[:2]}_{k}_after.png")
-            a, b = png_pixels(before), png_pixels(after)
+            a, b = image_pixels(before), image_pixels(after)
             changed = 1.0 if a.shape != b.shape else float(np.mean(np.any(a != b, axis=-1)))
             print(f"{path.name} widget {k}: {action}; {changed:.1%} of the pixels changed")
-            assert changed > 0, f"widget {k} of {path.name}: the PNG was re-sent but its pixels are the same"
+            assert changed > 0, f"widget {k} of {path.name}: the image was re-sent but its pixels are the same"
         state = page.evaluate(JS_STATE)
         assert not state["errors"], f"{path.name}: moving the controls raised {state['errors']}"
         errors = page.evaluate(JS_WIDGET_ERRORS)
