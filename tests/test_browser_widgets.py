@@ -124,8 +124,9 @@ def test_widgets_redraw_when_moved(lab, path):
         page.goto(f"{base}/lab/tree/notebooks/{path.name}?token={token}&reset")
         wait_for(lambda: (s := page.evaluate(JS_STATE)) and s["kernel"] == "idle", 120, "the kernel to start")
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        state = wait_for(lambda: (s := page.evaluate(JS_STATE)) and s["done"] == s["n"] and not s["running"]
-                         and s["kernel"] == "idle" and s, 600, "all cells to run")
+        # done when every cell ran, or when run-all stopped at an error (the cells after it never run)
+        state = wait_for(lambda: (s := page.evaluate(JS_STATE)) and (s["done"] == s["n"] or s["errors"])
+                         and not s["running"] and s["kernel"] == "idle" and s, 600, "all cells to run")
         assert not state["errors"], f"{path.name}: cells raised {state['errors']}"
         boxes = page.locator(".jp-OutputArea-output > .widget-vbox")
         wait_for(lambda: boxes.count() >= expected and all(page.evaluate(JS_IMAGES)), 60, "every widget's figure")
