@@ -260,3 +260,28 @@ def test_installed_command_runs(inputs, tmp_path):
     assert (tmp_path / "restored_imgs" / "face.jpg").is_file()
     mod = subprocess.run([sys.executable, "-m", "gfplib.restore", "--help"], capture_output=True, text=True)
     assert mod.returncode == 0 and "--only-center-face" in mod.stdout
+
+
+@pytest.mark.slow  # ParseNet at 512² takes ~10-20 s on 2 CPU cores
+def test_parsenet_mask_is_used_when_cached_and_matches_facexlib(monkeypatch, tmp_path, net, photo, marks):
+    import dataclasses
+    import hashlib
+
+    from facexlib.parsing.parsenet import ParseNet
+
+    from gfplib import weights
+
+    torch.manual_seed(0)
+    torch.save(ParseNet(in_size=512, out_size=512, parsing_ch=19).state_dict(), tmp_path / "parsing_parsenet.pth")
+    digest = hashlib.sha256((tmp_path / "parsing_parsenet.pth").read_bytes()).hexdigest()
+    fake = dataclasses.replace(weights.REGISTRY["parsenet"], sha256=digest, size=None, notes="random stand-in")
+    monkeypatch.setitem(weights.REGISTRY, "parsenet", fake)
+    monkeypatch.setenv("GFPLIB_CACHE", str(tmp_path))
+    monkeypatch.setattr(align, "_DETECTORS", {})
+    res = R.restore(photo, net, faces=[marks], upscale=1)  # use_parse=None: ParseNet because it is cached
+    assert ("parsenet", "cpu") in align._DETECTORS
+    ref = align.paste_back(photo, res.restored, res.affines, use_parse=True)  # facexlib's parsing paste-back
+    diff = np.abs(ref.astype(int) - res.image)
+    assert diff.mean() < 0.1 and (diff > 2).mean() < 1e-3
+    square = R.restore(photo, net, faces=[marks], upscale=1, use_parse=False).image
+    assert not np.array_equal(res.image, square)
