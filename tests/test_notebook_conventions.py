@@ -25,7 +25,7 @@ NOT_YET_CONVERTED: set = set()  # 03 and 04, the last two, are converted; the se
 
 #: Notebooks whose cell 0 is still the setup cell from before tools/colab_cell.py (they were being edited when it
 #: landed): `python tools/colab_cell.py --write notebooks/NN_*.ipynb` converts one; the set only ever shrinks.
-OLD_SETUP_CELL = {"00", "05", "06", "09", "10", "12"}
+OLD_SETUP_CELL: set = set()  # every notebook has the generated setup cell; the set stays empty
 _cspec = importlib.util.spec_from_file_location("colab_cell", ROOT / "tools" / "colab_cell.py")
 colab_cell = importlib.util.module_from_spec(_cspec)
 _cspec.loader.exec_module(colab_cell)
