@@ -11,7 +11,7 @@ import importlib
 import sys
 from typing import Optional, Sequence
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "main", "run_module"]
 
 #: sub-command → (module, one-line help). The module is imported only when its command runs.
 COMMANDS = {
@@ -19,6 +19,13 @@ COMMANDS = {
     "evaluate": ("gfplib.evaluate", "score restored faces against their ground truth (PSNR, SSIM, LPIPS, FID, …)"),
     "export": ("gfplib.export", "export a GFPGAN to ONNX and check it against PyTorch"),
 }
+
+
+def run_module(module, argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m gfplib.<module> …``: the module's own options and ``run``, as ``gfplib <name> …`` uses them."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module.__spec__.name}", description=module.__doc__.splitlines()[0])
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(argv)) or 0)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -340,6 +340,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m gfplib.export", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    sys.exit(run(parser.parse_args()))
+    from gfplib.cli import run_module
+    sys.exit(run_module(sys.modules[__name__]))
